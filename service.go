@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -52,10 +53,10 @@ func (s *Service) Now() time.Time { return s.now().UTC().Truncate(time.Microseco
 func NewID(prefix string) string {
 	var b [15]byte
 	rand.Read(b[:])
-	return prefix + "_" + strings.ToLower(strings.TrimRight(base32enc.EncodeToString(b[:]), "="))
+	return prefix + "_" + idEncoding.EncodeToString(b[:])
 }
 
-var base32enc = base64.NewEncoding("abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvwxyz234567").WithPadding(base64.NoPadding)
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // ---- Keys -------------------------------------------------------------
 

@@ -1,0 +1,32 @@
+# `make test` is what CI runs (.ci/run): vet, format check, the full test
+# suite with the race detector, then every fuzz target for a bounded time.
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: test vet fmt unit fuzz build run
+
+test: vet fmt unit fuzz
+
+build:
+	CGO_ENABLED=0 $(GO) build -o latchkey ./cmd/latchkey
+
+run:
+	$(GO) run ./cmd/latchkey serve
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+# Each fuzz target runs on its own: go test -fuzz takes one target at a time.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
