@@ -36,6 +36,16 @@ func (c *UsageCounter) Record(keyID string, at time.Time) {
 	c.mu.Unlock()
 }
 
+// Pending returns the uses of keyID recorded but not yet written.
+func (c *UsageCounter) Pending(keyID string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if u := c.pending[keyID]; u != nil {
+		return u.Count
+	}
+	return 0
+}
+
 // Flush writes everything recorded so far. On failure the batch is merged
 // back so the next flush retries it.
 func (c *UsageCounter) Flush(ctx context.Context) error {
