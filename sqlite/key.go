@@ -87,7 +87,11 @@ func (db *DB) Key(ctx context.Context, id string) (*latchkey.Key, error) {
 
 // KeyByHash returns the key with the given hash; NOT_FOUND if none.
 func (db *DB) KeyByHash(ctx context.Context, hash [32]byte) (*latchkey.Key, error) {
-	return key(ctx, db.read, `k.hash = ?`, hash[:])
+	k, err := scanKey(db.keyByHash.QueryRowContext(ctx, hash[:]))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, latchkey.ErrKeyNotFound
+	}
+	return k, err
 }
 
 func key(ctx context.Context, q querier, where string, arg any) (*latchkey.Key, error) {

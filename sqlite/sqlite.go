@@ -33,6 +33,9 @@ var migrations embed.FS
 type DB struct {
 	write *sql.DB // one connection; every transaction is BEGIN IMMEDIATE
 	read  *sql.DB // query_only connections
+
+	// keyByHash is prepared once: it runs on every key verification.
+	keyByHash *sql.Stmt
 }
 
 var _ latchkey.Store = (*DB)(nil)
@@ -79,6 +82,11 @@ func Open(path string) (*DB, error) {
 	// Migrate before the read pool connects, so the writer is the one that
 	// creates the file and switches it to WAL.
 	if err := db.Migrate(context.Background()); err != nil {
+		db.Close()
+		return nil, err
+	}
+	db.keyByHash, err = read.Prepare(`SELECT ` + keyColumns + ` FROM api_keys k WHERE k.hash = ?`)
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -156,7 +164,11 @@ func (db *DB) Ping(ctx context.Context) error {
 // Close closes both pools. The writer closes last so that SQLite can
 // checkpoint the WAL into the main file.
 func (db *DB) Close() error {
-	return errors.Join(db.read.Close(), db.write.Close())
+	var err error
+	if db.keyByHash != nil {
+		err = db.keyByHash.Close()
+	}
+	return errors.Join(err, db.read.Close(), db.write.Close())
 }
 
 // writeTx runs fn in a write transaction, committing if it returns nil. The
