@@ -1,0 +1,174 @@
+package server
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/apikey"
+)
+
+// credential returns the key or token the request presents (SPEC §6):
+// "Authorization: Bearer <x>" (scheme case-insensitive) or "X-API-KEY: <x>".
+// An Authorization header with another scheme is not a credential. Two
+// different values, in any combination of these headers, are ambiguous;
+// the same value twice is fine. "" means no credential.
+func credential(r *http.Request) (string, error) {
+	var found string
+	add := func(v string) error {
+		v = strings.TrimSpace(v)
+		switch {
+		case v == "":
+		case found == "":
+			found = v
+		case found != v:
+			return latchkey.ErrAmbiguous
+		}
+		return nil
+	}
+	for _, h := range r.Header.Values("Authorization") {
+		scheme, rest, ok := strings.Cut(strings.TrimSpace(h), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			continue
+		}
+		if err := add(rest); err != nil {
+			return "", err
+		}
+	}
+	for _, h := range r.Header.Values("X-API-KEY") {
+		if err := add(h); err != nil {
+			return "", err
+		}
+	}
+	return found, nil
+}
+
+// isRootKey reports whether a credential is shaped like a root key, so the
+// right verifier (and the right error) can be chosen without I/O.
+func isRootKey(cred string) bool {
+	k, err := apikey.Parse(cred)
+	return err == nil && k.Environment == apikey.Root
+}
+
+// isCustomerKey reports whether a credential is shaped like a live or test key.
+func isCustomerKey(cred string) bool {
+	k, err := apikey.Parse(cred)
+	return err == nil && (k.Environment == apikey.Live || k.Environment == apikey.Test)
+}
+
+func forbidden(msg string) error {
+	return &latchkey.Error{Code: latchkey.CodeForbidden, Message: msg}
+}
+
+// rootKey authenticates a root key holding scope. A customer key is
+// refused with FORBIDDEN (with customerMsg) once it is known to be a real
+// key, so a bogus key is always INVALID_API_KEY.
+func rootKey(svc *latchkey.Service, r *http.Request, scope, customerMsg string) (*latchkey.RootKey, error) {
+	cred, err := credential(r)
+	if err != nil {
+		return nil, err
+	}
+	if cred == "" {
+		return nil, latchkey.ErrMissingKey
+	}
+	if isCustomerKey(cred) {
+		return nil, refuseCustomerKey(svc, r, cred, customerMsg)
+	}
+	rk, err := svc.AuthenticateRoot(r.Context(), cred)
+	if err != nil {
+		return nil, err
+	}
+	if !rk.HasScope(scope) {
+		return nil, forbidden("This root key lacks the '" + scope + "' scope.")
+	}
+	return rk, nil
+}
+
+// refuseCustomerKey answers a customer key presented where only root keys
+// or users are accepted: INVALID_API_KEY (or UNAVAILABLE) when the key is
+// not real, else FORBIDDEN.
+func refuseCustomerKey(svc *latchkey.Service, r *http.Request, cred, msg string) error {
+	_, err := svc.AuthenticateKey(r.Context(), cred)
+	switch latchkey.ErrorCode(err) {
+	case latchkey.CodeInvalidAPIKey, latchkey.CodeUnavailable, latchkey.CodeInternal:
+		return err
+	}
+	return forbidden(msg)
+}
+
+const (
+	msgKeysNotForCustomerKeys  = "API keys cannot manage keys; use a root key with x-user-id or the dashboard"
+	msgAdminNotForCustomerKeys = "API keys cannot use the admin API; use a root key with the 'admin' scope"
+)
+
+// adminAuth authenticates the admin API caller: a root key with "admin" or "*".
+func adminAuth(svc *latchkey.Service, r *http.Request) error {
+	_, err := rootKey(svc, r, latchkey.ScopeAdmin, msgAdminNotForCustomerKeys)
+	return err
+}
+
+// actingUser resolves the user the self-service API acts for (SPEC §6),
+// trying in order: a dashboard session, a root key with "keys:manage" plus
+// x-user-id, and (when trusted) a bare x-user-id from a trusted proxy.
+// Users named by x-user-id are created on first use.
+func actingUser(svc *latchkey.Service, cfg Config, r *http.Request) (*latchkey.User, error) {
+	if u, ok, err := sessionUser(svc, r); ok || err != nil {
+		return u, err
+	}
+	cred, err := credential(r)
+	if err != nil {
+		return nil, err
+	}
+	userID := strings.TrimSpace(r.Header.Get("X-User-Id"))
+	switch {
+	case cred != "":
+		if isCustomerKey(cred) {
+			return nil, refuseCustomerKey(svc, r, cred, msgKeysNotForCustomerKeys)
+		}
+		rk, err := svc.AuthenticateRoot(r.Context(), cred)
+		if err != nil {
+			return nil, err
+		}
+		if !rk.HasScope(latchkey.ScopeManage) {
+			return nil, forbidden("This root key lacks the '" + latchkey.ScopeManage + "' scope.")
+		}
+	case cfg.TrustUserHeader && trustedPeer(cfg.TrustedProxies, r.RemoteAddr):
+		// The proxy in front vouches for x-user-id.
+	default:
+		return nil, latchkey.ErrMissingKey
+	}
+	if userID == "" {
+		return nil, latchkey.ErrUserRequired
+	}
+	u, err := svc.EnsureUser(r.Context(), userID)
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, forbidden("This user is disabled.")
+	}
+	return u, nil
+}
+
+// sessionUser is the seam for dashboard sessions, first in SPEC §6's order:
+// it will resolve the session cookie (with CSRF checks on unsafe methods)
+// to a user. ok is false when the request carries no session.
+func sessionUser(svc *latchkey.Service, r *http.Request) (u *latchkey.User, ok bool, err error) {
+	return nil, false, nil
+}
+
+// trustedPeer reports whether the connection's peer address is in trusted.
+func trustedPeer(trusted []netip.Prefix, remoteAddr string) bool {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	addr := ap.Addr().Unmap().WithZone("")
+	for _, p := range trusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,56 @@
+// Package server is Latchkey's HTTP adapter: the management API
+// (self-service and admin), whoami and the operational endpoints, all
+// speaking the JSON, headers and error bodies of SPEC §5–§7.
+//
+// It holds no business rules: every decision about keys, users and tenants
+// is made by *latchkey.Service; this package only authenticates the caller,
+// decodes requests, maps errors to statuses and encodes responses.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"text/template"
+
+	"github.com/latchkey/latchkey"
+)
+
+// Config configures the HTTP handler.
+type Config struct {
+	// ErrorTemplate, when set, renders every error body instead of the
+	// default one (SPEC §5). Build it with ParseErrorTemplate.
+	ErrorTemplate *template.Template
+	// TrustUserHeader accepts a bare x-user-id header as the acting user of
+	// the self-service API when the connection comes from TrustedProxies.
+	TrustUserHeader bool
+	// TrustedProxies are the peer addresses whose x-user-id is believed.
+	TrustedProxies []netip.Prefix
+	// RequireTenant refuses keys linked to no tenant (403 API_KEY_NO_TENANT).
+	RequireTenant bool
+	// Ready reports whether the server can serve traffic (typically the
+	// store's Ping); /readyz answers 503 UNAVAILABLE when it fails. nil
+	// means always ready.
+	Ready func(ctx context.Context) error
+	// Logger receives one line per request and the causes of 5xx errors.
+	// nil discards logs.
+	Logger *slog.Logger
+}
+
+// New returns the HTTP handler of the management API.
+func New(svc *latchkey.Service, cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	rs := &responder{log: cfg.Logger, tmpl: cfg.ErrorTemplate}
+	mux := http.NewServeMux()
+	addRoutes(mux, svc, cfg, rs)
+
+	var h http.Handler = jsonFallback(mux, rs)
+	h = limitBody(h, maxBodyBytes)
+	h = recoverPanics(h, rs)
+	h = logRequests(h, cfg.Logger)
+	h = traceRequests(h)
+	return h
+}

@@ -1,0 +1,98 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+)
+
+// requestInfo is per-request state shared by the middleware and the
+// handlers: the trace ID every response carries, and the error code of the
+// response (for the request log line).
+type requestInfo struct {
+	traceID string
+	code    string
+}
+
+type requestInfoKey struct{}
+
+// requestInfoFrom returns the request's info; a fresh one (with a new trace
+// ID) when the request did not pass through traceRequests, as in unit tests.
+func requestInfoFrom(ctx context.Context) *requestInfo {
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		return info
+	}
+	return &requestInfo{traceID: traceparent("")}
+}
+
+// traceRequests gives every request a W3C traceparent, continuing the
+// caller's trace when it sent a valid one, and returns it in X-Trace-Id.
+func traceRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := &requestInfo{traceID: traceparent(r.Header.Get("traceparent"))}
+		w.Header().Set("X-Trace-Id", info.traceID)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
+	})
+}
+
+// traceparent returns "00-<trace-id>-<span-id>-01" with a new span ID and
+// the trace ID of incoming when that is a valid version-00 traceparent,
+// else a new trace ID.
+func traceparent(incoming string) string {
+	var span [8]byte
+	randomNonZero(span[:])
+	traceID, ok := incomingTraceID(incoming)
+	if !ok {
+		var id [16]byte
+		randomNonZero(id[:])
+		traceID = hex.EncodeToString(id[:])
+	}
+	return "00-" + traceID + "-" + hex.EncodeToString(span[:]) + "-01"
+}
+
+// incomingTraceID extracts the trace ID of a version-00 traceparent:
+// lowercase hex fields, neither ID all zeros (W3C Trace Context §3.2).
+func incomingTraceID(h string) (string, bool) {
+	// 00-<32 hex>-<16 hex>-<2 hex>
+	if len(h) != 55 || h[:3] != "00-" || h[35] != '-' || h[52] != '-' {
+		return "", false
+	}
+	traceID, spanID, flags := h[3:35], h[36:52], h[53:55]
+	if !lowerHex(traceID) || !lowerHex(spanID) || !lowerHex(flags) ||
+		allZero(traceID) || allZero(spanID) {
+		return "", false
+	}
+	return traceID, true
+}
+
+func lowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func allZero(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '0' {
+			return false
+		}
+	}
+	return true
+}
+
+func randomNonZero(b []byte) {
+	for {
+		rand.Read(b)
+		for _, c := range b {
+			if c != 0 {
+				return
+			}
+		}
+	}
+}
