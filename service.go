@@ -24,6 +24,7 @@ type Service struct {
 	prefix string
 	now    func() time.Time
 	usage  *UsageCounter
+	tokens TokenVerifier // nil until OAuth is configured
 }
 
 // ServiceConfig configures a Service.

@@ -2,6 +2,7 @@ package latchkey_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -451,5 +452,60 @@ func TestUsageCounterKeepsBatchWhenStoreFails(t *testing.T) {
 	svc.Usage().Record(k.ID, time.Now())
 	if n := svc.Usage().Pending(k.ID); n != 3 {
 		t.Fatalf("pending uses after a failed flush = %d, want 3", n)
+	}
+}
+
+func TestVerify(t *testing.T) {
+	svc, _, _ := newService(t)
+	mustUser(t, svc, "u", "t1", "t2")
+	ctx := context.Background()
+	_, secret, err := svc.CreateKey(ctx, "u", latchkey.NewKey{Name: "k", Environment: "test", Permissions: []string{"messages:*"}, TenantIDs: []string{"t1", "t2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, noTenantSecret, err := svc.CreateKey(ctx, "u", latchkey.NewKey{Name: "bare", Permissions: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		req    latchkey.VerifyRequest
+		code   string
+		tenant string
+	}{
+		{"no credential", latchkey.VerifyRequest{}, latchkey.CodeAuthenticationRequired, ""},
+		{"garbage", latchkey.VerifyRequest{Credential: "nope"}, latchkey.CodeInvalidAPIKey, ""},
+		{"first tenant by default", latchkey.VerifyRequest{Credential: secret}, "", "t1"},
+		{"tenant selected", latchkey.VerifyRequest{Credential: secret, TenantID: "t2"}, "", "t2"},
+		{"tenant not linked", latchkey.VerifyRequest{Credential: secret, TenantID: "t3"}, latchkey.CodeTenantNotFound, ""},
+		{"wildcard permission", latchkey.VerifyRequest{Credential: secret, Permissions: []string{"messages:send"}}, "", "t1"},
+		{"missing permission", latchkey.VerifyRequest{Credential: secret, Permissions: []string{"messages:send", "billing:read"}}, latchkey.CodeInsufficientPermission, ""},
+		{"wrong environment", latchkey.VerifyRequest{Credential: secret, Environment: "live"}, latchkey.CodeForbidden, ""},
+		{"no tenant allowed", latchkey.VerifyRequest{Credential: noTenantSecret}, "", ""},
+		{"no tenant required", latchkey.VerifyRequest{Credential: noTenantSecret, RequireTenant: true}, latchkey.CodeAPIKeyNoTenant, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			id, err := svc.Verify(ctx, c.req)
+			if c.code != "" {
+				wantCode(t, err, c.code)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if id.Tenant != nil {
+				got = id.Tenant.ID
+			}
+			if got != c.tenant || id.Credential != latchkey.CredentialAPIKey {
+				t.Fatalf("identity %+v, want tenant %q", id, c.tenant)
+			}
+		})
+	}
+	var missing *latchkey.Error
+	_, err = svc.Verify(ctx, latchkey.VerifyRequest{Credential: secret, Permissions: []string{"billing:read"}})
+	if !errors.As(err, &missing) || missing.Permission != "billing:read" || missing.Message != "Your API key does not have the 'billing:read' permission." {
+		t.Fatalf("missing permission error = %#v", err)
 	}
 }
