@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"text/template"
+	"time"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/server"
+)
+
+// Shutdown budget: in-flight requests get shutdownGrace to finish, then
+// the usage counters get flushGrace to reach the database.
+const (
+	shutdownGrace = 20 * time.Second
+	flushGrace    = 10 * time.Second
+	flushInterval = 500 * time.Millisecond
+)
+
+func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err error) {
+	if done, err := parseNoArgs(fs, args); err != nil || done {
+		return err
+	}
+	cfg, err := loadConfig(c.flags, c.getenv)
+	if err != nil {
+		return err
+	}
+	var tmpl *template.Template
+	if cfg.ErrorTemplate != "" {
+		if tmpl, err = server.ParseErrorTemplate(cfg.ErrorTemplate); err != nil {
+			return fmt.Errorf("LATCHKEY_ERROR_TEMPLATE: %w", err)
+		}
+	}
+
+	log := slog.New(slog.NewJSONHandler(c.stderr, nil))
+	for _, env := range cfg.Inactive {
+		// The value is not logged: some (Redis URL) hold credentials.
+		log.Warn("setting is not implemented in this version and is ignored", "setting", env)
+	}
+
+	store, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := store.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close database: %w", cerr)
+		}
+	}()
+	svc := latchkey.NewService(store, latchkey.ServiceConfig{KeyPrefix: cfg.KeyPrefix})
+
+	// Listen before bootstrapping: if the port is taken, nothing is created
+	// whose one-time secrets would be lost.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close() // a no-op once Shutdown has closed it
+
+	boot, err := svc.BootstrapIfEmpty(ctx, cfg.RootKey)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if boot != nil {
+		printBootstrap(c.stderr, boot)
+	}
+
+	var draining atomic.Bool
+	handler := server.New(svc, server.Config{
+		ErrorTemplate:   tmpl,
+		TrustUserHeader: cfg.TrustUserHeader,
+		TrustedProxies:  cfg.TrustedProxies,
+		RequireTenant:   cfg.RequireTenant,
+		Logger:          log,
+		Ready: func(ctx context.Context) error {
+			if draining.Load() {
+				return latchkey.ErrUnavailable
+			}
+			return store.Ping(ctx)
+		},
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	// The usage counter runs until the server has stopped, so requests that
+	// finish during shutdown are still counted, then flushes once more.
+	usageCtx, stopUsage := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		svc.Usage().Run(usageCtx, flushInterval, func(err error) {
+			log.Error("flush usage counters", "err", err)
+		})
+	})
+	defer func() {
+		stopUsage()
+		wg.Wait()
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushGrace)
+		defer cancel()
+		if ferr := svc.Usage().Flush(fctx); ferr != nil {
+			log.Error("final flush of usage counters failed; recent request counts are lost", "err", ferr)
+			if err == nil {
+				err = fmt.Errorf("flush usage counters: %w", ferr)
+			}
+		}
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "version", versionString(),
+		"database", cfg.Database.Driver+":"+cfg.Database.Path, "keyPrefix", cfg.KeyPrefix)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	log.Info("shutting down: finishing in-flight requests", "timeout", shutdownGrace.String())
+	draining.Store(true)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("in-flight requests did not finish in time; closing their connections", "err", err)
+		srv.Close()
+	}
+	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("server stopped with an error", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// printBootstrap shows the first start's secrets once, on stderr, outside
+// the structured log so that no log line ever carries a secret.
+func printBootstrap(w io.Writer, b *latchkey.Bootstrap) {
+	const rule = "================================================================================"
+	fmt.Fprintln(w, rule)
+	fmt.Fprintln(w, "Latchkey first start. Save these now: they are shown only this once.")
+	fmt.Fprintln(w)
+	if b.RootKey != "" {
+		fmt.Fprintf(w, "  Root key (scope *):  %s\n", b.RootKey)
+	} else {
+		fmt.Fprintln(w, "  Root key:            the one in LATCHKEY_ROOT_KEY")
+	}
+	fmt.Fprintln(w, "  Admin dashboard login:")
+	fmt.Fprintf(w, "    email:             %s\n", b.AdminEmail)
+	fmt.Fprintf(w, "    password:          %s\n", b.AdminPassword)
+	fmt.Fprintln(w, rule)
+}
