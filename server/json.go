@@ -90,7 +90,8 @@ func jsonError(err error, target reflect.Type) error {
 	case errors.As(err, &le):
 		return le
 	case errors.As(err, &syn):
-		return latchkey.Invalid("malformed JSON at offset %d: %s", syn.Offset, syn.Error())
+		// Offset counts the bytes read, including the offending one.
+		return latchkey.Invalid("malformed JSON at offset %d: %s", max(syn.Offset-1, 0), syn.Error())
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return latchkey.Invalid("malformed JSON: unexpected end of input")
 	case errors.As(err, &typ):
