@@ -48,6 +48,13 @@ func TestNoSecretInDatabaseOrLogs(t *testing.T) {
 	wrong, _ := apikey.Generate("lk", apikey.Live)
 	secrets[wrong.String()] = "unknown key presented"
 	request(t, "GET", s.url+"/api/v1/users/me", map[string]string{"X-API-KEY": wrong.String()}, nil)
+	// Nor one put where keys are not accepted: the query string and path.
+	inQuery, _ := apikey.Generate("lk", apikey.Live)
+	secrets[inQuery.String()] = "key in a query string"
+	request(t, "GET", s.url+"/api/v1/users/me?api_key="+inQuery.String(), nil, nil)
+	inPath, _ := apikey.Generate("lk", apikey.Test)
+	secrets[inPath.String()] = "key in a path"
+	request(t, "GET", s.url+"/api/v1/auth/api-keys/"+inPath.String(), map[string]string{"Authorization": "Bearer " + apiKey}, nil)
 
 	const userPassword = "s3cret-dashboard-password"
 	secrets[userPassword] = "user password"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -38,7 +39,11 @@ func startServer(t *testing.T, e env, args ...string) *testServer {
 	s := &testServer{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	argv := append([]string{"latchkey", "serve", "--addr", "127.0.0.1:0"}, args...)
 	go func() { s.done <- run(ctx, argv, e.getenv, strings.NewReader(""), s.stdout, s.stderr) }()
-	t.Cleanup(func() { s.stop(t) })
+	t.Cleanup(func() {
+		if err := s.stop(t); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
 
 	deadline := time.Now().Add(20 * time.Second)
 	var addr string
@@ -72,15 +77,14 @@ func startServer(t *testing.T, e env, args ...string) *testServer {
 }
 
 // stop cancels the server's context, as SIGINT/SIGTERM do, and returns
-// what run returned.
-func (s *testServer) stop(t *testing.T) error {
-	t.Helper()
+// what run returned. It may be called from any goroutine.
+func (s *testServer) stop(*testing.T) error {
 	s.once.Do(func() {
 		s.cancel()
 		select {
 		case s.err = <-s.done:
 		case <-time.After(60 * time.Second):
-			t.Fatalf("serve did not stop within 60s\nstderr:\n%s", s.stderr)
+			s.err = fmt.Errorf("serve did not stop within 60s\nstderr:\n%s", s.stderr)
 		}
 	})
 	return s.err
@@ -346,4 +350,58 @@ func TestServeFailsWhenTheAddressIsTaken(t *testing.T) {
 		t.Errorf("no bootstrap on the first successful start:\n%s", s.stderr)
 	}
 	_ = path
+}
+
+func TestServeFinishesInFlightRequestsOnShutdown(t *testing.T) {
+	e, _ := newEnv(t)
+	root, _ := apikey.Generate("lk", apikey.Root)
+	e = e.with("LATCHKEY_ROOT_KEY", root.String())
+	s := startServer(t, e)
+
+	// A request whose body is still arriving when the signal comes.
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("POST", s.url+"/api/v1/auth/api-keys", pr)
+	req.Header.Set("Authorization", "Bearer "+root.String())
+	req.Header.Set("x-user-id", "slow-user")
+	req.Header.Set("Content-Type", "application/json")
+	type answer struct {
+		status int
+		body   string
+		err    error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			answered <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		answered <- answer{status: resp.StatusCode, body: string(b)}
+	}()
+	io.WriteString(pw, `{"name": "slow`)
+	time.Sleep(200 * time.Millisecond) // the server is now reading the body
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.stop(t) }()
+	time.Sleep(300 * time.Millisecond) // shutdown has begun
+	select {
+	case err := <-stopped:
+		t.Fatalf("run returned (%v) while a request was in flight", err)
+	default:
+	}
+	if _, err := net.DialTimeout("tcp", strings.TrimPrefix(s.url, "http://"), time.Second); err == nil {
+		t.Error("still accepting connections after the signal")
+	}
+	io.WriteString(pw, ` key"}`)
+	pw.Close()
+
+	a := <-answered
+	if a.err != nil || a.status != http.StatusCreated {
+		t.Fatalf("in-flight request: %d %s %v; want 201", a.status, a.body, a.err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("run returned %v; want nil", err)
+	}
 }
