@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -190,26 +191,25 @@ func runUsersCreate(ctx context.Context, c *cli, fs *flag.FlagSet, args []string
 	})
 }
 
-// readPassword reads a password from r, without its trailing newline.
+// readPassword reads the first line of r: the password without its line
+// ending. Reading one line (not to EOF) lets a person type it and press
+// Enter as well as a script pipe it in.
 func readPassword(r io.Reader) (string, error) {
 	if r == nil {
 		return "", errors.New("--password-stdin: no standard input")
 	}
 	// Read a little more than the longest password so a too-long one is
 	// reported rather than silently cut.
-	b, err := io.ReadAll(io.LimitReader(r, password.MaxLen+3))
-	if err != nil {
+	line, err := bufio.NewReader(io.LimitReader(r, password.MaxLen+3)).ReadString('\n')
+	if err != nil && err != io.EOF {
 		return "", fmt.Errorf("--password-stdin: %w", err)
 	}
-	pw := strings.TrimSuffix(string(b), "\n")
-	pw = strings.TrimSuffix(pw, "\r")
+	pw := strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 	switch {
 	case pw == "":
 		return "", errors.New("--password-stdin: no password on standard input")
 	case len(pw) > password.MaxLen:
 		return "", fmt.Errorf("--password-stdin: password must be at most %d characters", password.MaxLen)
-	case strings.ContainsAny(pw, "\r\n"):
-		return "", errors.New("--password-stdin: password must be one line")
 	}
 	return pw, nil
 }
