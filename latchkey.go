@@ -173,6 +173,7 @@ type Store interface {
 	UserStore
 	KeyStore
 	RootKeyStore
+	OAuthStore
 	// Ping reports whether the database is reachable.
 	Ping(ctx context.Context) error
 	Close() error

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) latchkey.Store) {
 	t.Run("Usage", func(t *testing.T) { testUsage(t, open) })
 	t.Run("RootKeys", func(t *testing.T) { testRootKeys(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
+	t.Run("OAuth", func(t *testing.T) { testOAuth(t, open) })
 }
 
 // base is a fixed instant with nanoseconds, which stores drop: times read
