@@ -73,8 +73,8 @@ func unmarshalObject(body []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err, reflect.TypeOf(v))
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return latchkey.Invalid("request body must contain a single JSON object; found data after it at offset %d", dec.InputOffset())
+	if rest := bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		return latchkey.Invalid("request body must contain a single JSON object; found data after it at offset %d", len(body)-len(rest))
 	}
 	return nil
 }

@@ -31,21 +31,18 @@ type whoamiKeyJSON struct {
 	Permissions []string `json:"permissions"`
 }
 
-// handleWhoAmI answers GET /api/v1/users/me for an API key: who owns it,
-// which tenant the request acts for, and what it may do. A successful
-// answer counts as a use of the key.
+// handleWhoAmI answers GET /api/v1/users/me for an API key or access
+// token: who owns it, which tenant the request acts for, and what it may
+// do. It goes through svc.Verify, the pipeline every verification shares,
+// so a successful answer counts as a use of the key.
 //
 // A root key is refused with 403 FORBIDDEN: it is a real credential, but it
-// belongs to no user, so there is no "me" to describe. (OAuth access tokens
-// will be accepted here too once the oauth package lands.)
+// belongs to no user, so there is no "me" to describe.
 func handleWhoAmI(svc *latchkey.Service, rs *responder, requireTenant bool) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
 		cred, err := credential(r)
 		if err != nil {
 			return err
-		}
-		if cred == "" {
-			return latchkey.ErrMissingKey
 		}
 		if isRootKey(cred) {
 			if _, err := svc.AuthenticateRoot(r.Context(), cred); err != nil {
@@ -53,28 +50,24 @@ func handleWhoAmI(svc *latchkey.Service, rs *responder, requireTenant bool) http
 			}
 			return forbidden("Root keys belong to no user; call this endpoint with an API key")
 		}
-		k, err := svc.AuthenticateKey(r.Context(), cred)
+		id, err := svc.Verify(r.Context(), latchkey.VerifyRequest{
+			Credential:    cred,
+			TenantID:      strings.TrimSpace(r.Header.Get("X-Tenant-Id")),
+			RequireTenant: requireTenant,
+		})
 		if err != nil {
 			return err
 		}
-		t, err := svc.ResolveTenant(r.Context(), k.TenantIDs, strings.TrimSpace(r.Header.Get("X-Tenant-Id")))
-		if err != nil {
-			return err
-		}
-		if t == nil && requireTenant {
-			return latchkey.ErrNoTenant
-		}
-		svc.Usage().Record(k.ID, svc.Now())
 		out := whoamiJSON{
-			Credential: "api_key",
-			User:       idJSON{ID: k.OwnerID},
+			Credential: id.Credential,
+			User:       idJSON{ID: id.OwnerID},
 			Key: whoamiKeyJSON{
-				ID: k.ID, Name: k.Name, Environment: k.Environment,
-				Permissions: nonNil(k.Permissions),
+				ID: id.KeyID, Name: id.KeyName, Environment: id.Environment,
+				Permissions: nonNil(id.Permissions),
 			},
 		}
-		if t != nil {
-			out.Tenant = &tenantRefJSON{ID: t.ID, Name: t.Name}
+		if id.Tenant != nil {
+			out.Tenant = &tenantRefJSON{ID: id.Tenant.ID, Name: id.Tenant.Name}
 		}
 		encode(w, http.StatusOK, out)
 		return nil

@@ -1,0 +1,81 @@
+package server
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestLogsCarryNoSecrets(t *testing.T) {
+	e := newTestEnv(t)
+	e.user("u1", "t1")
+	secrets := []string{e.root}
+
+	r := e.do("POST", "/api/v1/admin/root-keys", `{"name":"ci","scopes":["keys:manage"]}`, e.admin()...)
+	wantStatus(t, r, 201)
+	manage := r.object(t)["key"].(string)
+	secrets = append(secrets, manage)
+
+	r = e.do("POST", keysPath, `{"name":"app","tenantIds":["t1"]}`, "X-API-KEY", manage, "X-User-Id", "u1")
+	wantStatus(t, r, 201)
+	created := r.object(t)
+	first := created["key"].(string)
+	secrets = append(secrets, first)
+
+	r = e.do("POST", keysPath+"/"+created["id"].(string)+"/rotate", `{"gracePeriod":"1h"}`, "Authorization", "Bearer "+manage, "X-User-Id", "u1")
+	wantStatus(t, r, 201)
+	second := r.object(t)["key"].(string)
+	secrets = append(secrets, second)
+
+	wantStatus(t, e.do("GET", mePath, nil, "Authorization", "Bearer "+second), 200)
+	wantStatus(t, e.do("GET", mePath+"?api_key="+second+"&token="+first, nil, "X-API-KEY", first), 200)
+	// A key pasted into the path by mistake.
+	wantError(t, e.do("GET", keysPath+"/"+second, nil, e.as("u1")...), 404, "NOT_FOUND")
+	wantError(t, e.do("GET", mePath, nil, "X-API-KEY", first, "Authorization", "Bearer "+second), 400, "AMBIGUOUS_CREDENTIALS")
+	wantError(t, e.do("GET", mePath, nil, "Authorization", "Bearer "+second[:len(second)-1]), 401, "INVALID_API_KEY")
+	wantError(t, e.do("GET", "/api/v1/admin/users", nil, "X-API-KEY", first), 403, "FORBIDDEN")
+	const requests = 9
+
+	e.srv.Close() // waits for every handler, so every log line is written
+	logs := e.logs.String()
+	for _, s := range secrets {
+		body := s[len(s)-32:]
+		if strings.Contains(logs, body) || strings.Contains(logs, body[:26]) {
+			t.Errorf("secret %s… in the logs:\n%s", s[:12], logs)
+		}
+	}
+	for _, forbidden := range []string{"Bearer", "api_key", "X-Api-Key", "x-api-key", "Authorization", "?"} {
+		if strings.Contains(logs, forbidden) {
+			t.Errorf("logs contain %q:\n%s", forbidden, logs)
+		}
+	}
+
+	var lines int
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if m["msg"] != "request" {
+			continue
+		}
+		lines++
+		for _, f := range []string{"method", "path", "status", "duration", "traceId"} {
+			if _, ok := m[f]; !ok {
+				t.Errorf("log line lacks %s: %s", f, line)
+			}
+		}
+		if !traceparentRE.MatchString(m["traceId"].(string)) {
+			t.Errorf("traceId = %v", m["traceId"])
+		}
+		if m["status"].(float64) >= 400 && m["code"] == nil {
+			t.Errorf("error line lacks its code: %s", line)
+		}
+	}
+	if lines != requests {
+		t.Errorf("%d request lines, want %d:\n%s", lines, requests, logs)
+	}
+	if !strings.Contains(logs, `"path":"/api/v1/auth/api-keys/[redacted]"`) {
+		t.Errorf("key-shaped path segment not redacted:\n%s", logs)
+	}
+}
