@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey"
@@ -126,7 +125,7 @@ func jsonFallback(mux *http.ServeMux, rs *responder) http.Handler {
 		case http.StatusMethodNotAllowed:
 			msg := "Method " + r.Method + " is not allowed here"
 			if allow := w.Header().Get("Allow"); allow != "" {
-				msg += "; allowed: " + strings.ReplaceAll(allow, ",", ", ")
+				msg += "; allowed: " + allow
 			}
 			if len(r.Method) > 16 { // the method is client-chosen
 				msg = "Method is not allowed here"
