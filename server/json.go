@@ -60,7 +60,7 @@ func readBody(r *http.Request) ([]byte, error) {
 		}
 		return nil, latchkey.Invalid("request body could not be read")
 	}
-	return bytes.TrimSpace(b), nil
+	return bytes.Trim(b, " \t\r\n"), nil // JSON whitespace only
 }
 
 // unmarshalObject strictly decodes one JSON object into v.

@@ -446,3 +446,13 @@ func TestErrorClasses(t *testing.T) {
 		}
 	}
 }
+
+func TestReadyzWhileShuttingDown(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) {
+		c.Ready = func(context.Context) error { return latchkey.ErrUnavailable }
+	})
+	if msg := wantError(t, e.do("GET", "/readyz", nil), 503, latchkey.CodeUnavailable); msg != latchkey.ErrUnavailable.Message {
+		t.Errorf("message = %q", msg)
+	}
+	wantStatus(t, e.do("GET", "/healthz", nil), 200)
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -86,11 +87,15 @@ func handleHealthz() http.Handler {
 }
 
 // handleReadyz reports whether the server can serve: 503 UNAVAILABLE when
-// ready (the database ping) fails.
+// ready (the database ping, or shutdown) says no.
 func handleReadyz(rs *responder, ready func(ctx context.Context) error) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
 		if ready != nil {
 			if err := ready(r.Context()); err != nil {
+				var e *latchkey.Error
+				if errors.As(err, &e) {
+					return e // e.g. UNAVAILABLE while shutting down
+				}
 				return &latchkey.Error{Code: latchkey.CodeUnavailable, Message: "Database unreachable", Err: err}
 			}
 		}
