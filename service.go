@@ -92,8 +92,8 @@ func (s *Service) CreateKey(ctx context.Context, ownerID string, in NewKey) (*Ke
 		return nil, "", err
 	}
 	k := &Key{OwnerID: owner.ID, IsActive: true, CreatedAt: s.Now()}
-	if k.Name, err = validateName("name", in.Name); err != nil {
-		return nil, "", Invalid("API key name is required")
+	if k.Name, err = validateKeyName(in.Name); err != nil {
+		return nil, "", err
 	}
 	switch in.Environment {
 	case "", apikey.Live:
@@ -134,6 +134,14 @@ func (s *Service) CreateKey(ctx context.Context, ownerID string, in NewKey) (*Ke
 		return nil, "", err
 	}
 	return k, secret, nil
+}
+
+// validateKeyName checks a key name, with SPEC §5's message when it is missing.
+func validateKeyName(name string) (string, error) {
+	if strings.TrimSpace(name) == "" {
+		return "", Invalid("API key name is required")
+	}
+	return validateName("name", name)
 }
 
 // issue gives k a fresh ID and secret and returns the secret.
@@ -276,8 +284,8 @@ func (s *Service) UpdateKey(ctx context.Context, ownerID, id string, p KeyPatch)
 	var name string
 	var err error
 	if p.Name != nil {
-		if name, err = validateName("name", *p.Name); err != nil {
-			return nil, Invalid("API key name is required")
+		if name, err = validateKeyName(*p.Name); err != nil {
+			return nil, err
 		}
 	}
 	var perms, tenants []string
