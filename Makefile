@@ -3,9 +3,13 @@
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: test vet fmt unit fuzz build run
+.PHONY: test deps vet fmt unit fuzz build run
 
-test: vet fmt unit fuzz
+test: deps vet fmt unit fuzz
+
+# Installs and starts what the tests talk to (nginx, ...); see the script.
+deps:
+	./scripts/test-deps.sh
 
 build:
 	CGO_ENABLED=0 $(GO) build -o latchkey ./cmd/latchkey
