@@ -179,7 +179,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, p UserPatch) (*User
 			return nil, Invalid("password: %s", err.Error())
 		}
 	}
-	return s.store.UpdateUser(ctx, id, func(u *User) error {
+	u, err := s.store.UpdateUser(ctx, id, func(u *User) error {
 		if p.Email != nil {
 			u.Email = email
 		}
@@ -197,6 +197,16 @@ func (s *Service) UpdateUser(ctx context.Context, id string, p UserPatch) (*User
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	// Disabling a user or changing its password signs it out everywhere.
+	if u.Disabled || p.Password != nil {
+		if err := s.DeleteUserSessions(ctx, u.ID); err != nil {
+			return nil, err
+		}
+	}
+	return u, nil
 }
 
 // DeleteUser removes a user with its memberships and keys.
