@@ -68,7 +68,8 @@ type OAuthStore interface {
 	// RotateSigningKey, in one transaction, retires the active key (if any)
 	// at k.CreatedAt and stores k as the active key.
 	RotateSigningKey(ctx context.Context, k *SigningKey) error
-	// SigningKeys returns every stored signing key, newest first.
+	// SigningKeys returns every stored signing key: the active one first,
+	// then the retired ones, most recently retired first.
 	SigningKeys(ctx context.Context) ([]*SigningKey, error)
 	// DeleteSigningKeys removes the keys retired before t; it never removes
 	// the active key. It returns how many it removed.

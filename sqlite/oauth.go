@@ -208,10 +208,12 @@ func (db *DB) RotateSigningKey(ctx context.Context, k *latchkey.SigningKey) erro
 	})
 }
 
-// SigningKeys returns every stored key, newest first.
+// SigningKeys returns every stored key: the active one, then the retired
+// ones, most recently retired first.
 func (db *DB) SigningKeys(ctx context.Context) ([]*latchkey.SigningKey, error) {
 	rows, err := db.read.QueryContext(ctx,
-		`SELECT `+signingKeyColumns+` FROM oauth_signing_keys ORDER BY created_at DESC, id DESC`)
+		`SELECT `+signingKeyColumns+` FROM oauth_signing_keys
+		ORDER BY retired_at IS NOT NULL, retired_at DESC, created_at DESC, id DESC`)
 	if err != nil {
 		return nil, err
 	}

@@ -281,6 +281,17 @@ func testSigningKeys(t *testing.T, open func(t *testing.T) latchkey.Store) {
 				t.Errorf("InitSigningKey after rotation = %s, want k3", got.ID)
 			}
 		}},
+		{"the active key lists first even when created at the same instant", func(t *testing.T, f fixture) {
+			_, err := f.s.InitSigningKey(t.Context(), newSigningKey("k2", base))
+			must(t, err)
+			must(t, f.s.RotateSigningKey(t.Context(), newSigningKey("k1", base)))
+			must(t, f.s.RotateSigningKey(t.Context(), newSigningKey("k0", base)))
+			keys, err := f.s.SigningKeys(t.Context())
+			must(t, err)
+			if keys[0].ID != "k0" || keys[0].RetiredAt != nil {
+				t.Fatalf("first key = %s (retired %v), want the active k0", keys[0].ID, keys[0].RetiredAt)
+			}
+		}},
 		{"rotate on an empty store just stores the key", func(t *testing.T, f fixture) {
 			must(t, f.s.RotateSigningKey(t.Context(), newSigningKey("k1", base)))
 			keys, err := f.s.SigningKeys(t.Context())
