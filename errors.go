@@ -3,6 +3,7 @@ package latchkey
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes (SPEC §5). The HTTP layer maps each to its status in one place.
@@ -33,8 +34,10 @@ type Error struct {
 	Code       string
 	Message    string
 	Detail     string
-	Permission string // the missing permission, for INSUFFICIENT_PERMISSIONS
-	Err        error  // cause; never shown to clients
+	Permission string        // the missing permission, for INSUFFICIENT_PERMISSIONS
+	RetryAfter time.Duration // for RATE_LIMITED: the Retry-After header
+	Limit      *LimitStatus  // for RATE_LIMITED: the RateLimit-* headers
+	Err        error         // cause; never shown to clients
 }
 
 func (e *Error) Error() string {
