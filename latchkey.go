@@ -174,6 +174,7 @@ type Store interface {
 	KeyStore
 	RootKeyStore
 	OAuthStore
+	CatalogStore
 	SessionStore
 	// Ping reports whether the database is reachable.
 	Ping(ctx context.Context) error

@@ -106,6 +106,9 @@ func (s *Service) CreateKey(ctx context.Context, ownerID string, in NewKey) (*Ke
 	if k.Permissions, err = normalizePermissions("permissions", in.Permissions); err != nil {
 		return nil, "", err
 	}
+	if err := s.checkCatalog(ctx, k.Permissions); err != nil {
+		return nil, "", err
+	}
 	if k.TenantIDs, err = ownerTenants(owner, in.TenantIDs); err != nil {
 		return nil, "", err
 	}
@@ -291,6 +294,9 @@ func (s *Service) UpdateKey(ctx context.Context, ownerID, id string, p KeyPatch)
 	var perms, tenants []string
 	if p.Permissions != nil {
 		if perms, err = normalizePermissions("permissions", *p.Permissions); err != nil {
+			return nil, err
+		}
+		if err := s.checkCatalog(ctx, perms); err != nil {
 			return nil, err
 		}
 	}

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) latchkey.Store) {
 	t.Run("RootKeys", func(t *testing.T) { testRootKeys(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("OAuth", func(t *testing.T) { testOAuth(t, open) })
+	t.Run("Catalog", func(t *testing.T) { testCatalog(t, open) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, open) })
 }
 
