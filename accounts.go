@@ -50,11 +50,13 @@ func (s *Service) RenameTenant(ctx context.Context, id, name string) (*Tenant, e
 	if err != nil {
 		return nil, err
 	}
+	defer s.cache.invalidateAll()
 	return s.store.UpdateTenant(ctx, id, func(t *Tenant) error { t.Name = name; return nil })
 }
 
 // DeleteTenant removes a tenant, its memberships and key links.
 func (s *Service) DeleteTenant(ctx context.Context, id string) error {
+	defer s.cache.invalidateAll() // tenant links of keys change too
 	return s.store.DeleteTenant(ctx, id)
 }
 
@@ -211,6 +213,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, p UserPatch) (*User
 
 // DeleteUser removes a user with its memberships and keys.
 func (s *Service) DeleteUser(ctx context.Context, id string) error {
+	defer s.cache.invalidateAll() // the user's keys go too
 	return s.store.DeleteUser(ctx, id)
 }
 
@@ -221,6 +224,7 @@ func (s *Service) AddMembership(ctx context.Context, userID, tenantID string) er
 
 // RemoveMembership ends a membership and unlinks the tenant from the user's keys.
 func (s *Service) RemoveMembership(ctx context.Context, userID, tenantID string) error {
+	defer s.cache.invalidateAll() // the tenant is unlinked from the user's keys
 	return s.store.RemoveMembership(ctx, userID, tenantID)
 }
 

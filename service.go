@@ -24,6 +24,7 @@ type Service struct {
 	prefix string
 	now    func() time.Time
 	usage  *UsageCounter
+	cache  *credentialCache
 	tokens TokenVerifier // nil until OAuth is configured
 }
 
@@ -31,6 +32,9 @@ type Service struct {
 type ServiceConfig struct {
 	KeyPrefix string           // prefix of issued keys; "lk" when empty
 	Now       func() time.Time // clock; time.Now when nil
+	// Cache bounds; the Default* constants when zero.
+	MaxCachedKeys  int
+	MaxUnknownKeys int
 }
 
 // NewService returns a Service over store.
@@ -41,7 +45,13 @@ func NewService(store Store, cfg ServiceConfig) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{store: store, prefix: cfg.KeyPrefix, now: cfg.Now, usage: NewUsageCounter(store)}
+	if cfg.MaxCachedKeys <= 0 {
+		cfg.MaxCachedKeys = DefaultMaxCachedKeys
+	}
+	if cfg.MaxUnknownKeys <= 0 {
+		cfg.MaxUnknownKeys = DefaultMaxUnknownKeys
+	}
+	return &Service{store: store, prefix: cfg.KeyPrefix, now: cfg.Now, usage: NewUsageCounter(store), cache: newCredentialCache(cfg.MaxCachedKeys, cfg.MaxUnknownKeys)}
 }
 
 // Usage returns the usage counter that records successful verifications.
@@ -136,6 +146,7 @@ func (s *Service) CreateKey(ctx context.Context, ownerID string, in NewKey) (*Ke
 	if err := s.store.CreateKey(ctx, k); err != nil {
 		return nil, "", err
 	}
+	s.cache.forgetUnknown(k.Hash)
 	return k, secret, nil
 }
 
@@ -260,6 +271,7 @@ func (s *Service) GetKey(ctx context.Context, ownerID, id string) (*Key, error) 
 // updateOwnedKey runs fn on a key inside the store's transaction after
 // checking ownership.
 func (s *Service) updateOwnedKey(ctx context.Context, ownerID, id string, fn func(*Key) error) (*Key, error) {
+	defer s.cache.invalidateKey(id)
 	return s.store.UpdateKey(ctx, id, func(k *Key) error {
 		if ownerID != "" && k.OwnerID != ownerID {
 			return ErrKeyNotFound
@@ -388,6 +400,7 @@ func (s *Service) RotateKey(ctx context.Context, ownerID, id string, grace time.
 		return nil, "", Invalid("gracePeriod must be between 0s and 30d")
 	}
 	var secret string
+	defer s.cache.invalidateKey(id)
 	k, err := s.store.RotateKey(ctx, id, func(old *Key) (*Key, error) {
 		if ownerID != "" && old.OwnerID != ownerID {
 			return nil, ErrKeyNotFound
@@ -430,6 +443,7 @@ func (s *Service) DeleteKey(ctx context.Context, ownerID, id string) error {
 	if _, err := s.GetKey(ctx, ownerID, id); err != nil {
 		return err
 	}
+	defer s.cache.invalidateKey(id)
 	return s.store.DeleteKey(ctx, id)
 }
 
@@ -443,14 +457,25 @@ func (s *Service) AuthenticateKey(ctx context.Context, raw string) (*Key, error)
 		return nil, ErrInvalidKey
 	}
 	hash := parsed.Hash()
-	k, err := s.store.KeyByHash(ctx, hash)
-	if err != nil {
-		return nil, lookupError(err, ErrInvalidKey)
+	now := s.now()
+	k, known := s.cache.key(hash, now)
+	if !known {
+		gen := s.cache.generation()
+		k, err = s.store.KeyByHash(ctx, hash)
+		if err != nil {
+			if ErrorCode(err) == CodeNotFound {
+				s.cache.putUnknown(hash, now, gen)
+			}
+			return nil, lookupError(err, ErrInvalidKey)
+		}
+		s.cache.putKey(k, gen)
 	}
-	if subtle.ConstantTimeCompare(k.Hash[:], hash[:]) != 1 {
+	// The lookup was by hash; compare once more in constant time so no
+	// code path ever accepts a key by a variable-time comparison.
+	if k == nil || subtle.ConstantTimeCompare(k.Hash[:], hash[:]) != 1 {
 		return nil, ErrInvalidKey
 	}
-	return k, KeyState(k, s.now())
+	return k, KeyState(k, now)
 }
 
 // KeyState returns nil for a usable key or why it is not usable.
@@ -489,10 +514,15 @@ func (s *Service) ResolveTenant(ctx context.Context, tenantIDs []string, request
 	} else if !slices.Contains(tenantIDs, id) {
 		return nil, ErrTenantDenied
 	}
+	if t := s.cache.tenant(id); t != nil {
+		return t, nil
+	}
+	gen := s.cache.generation()
 	t, err := s.store.Tenant(ctx, id)
 	if err != nil {
 		return nil, lookupError(err, ErrTenantDenied)
 	}
+	s.cache.putTenant(t, gen)
 	return t, nil
 }
 
@@ -503,9 +533,13 @@ func (s *Service) AuthenticateRoot(ctx context.Context, raw string) (*RootKey, e
 		return nil, ErrInvalidKey
 	}
 	hash := parsed.Hash()
-	rk, err := s.store.RootKeyByHash(ctx, hash)
-	if err != nil {
-		return nil, lookupError(err, ErrInvalidKey)
+	rk := s.cache.rootKey(hash)
+	if rk == nil {
+		gen := s.cache.generation()
+		if rk, err = s.store.RootKeyByHash(ctx, hash); err != nil {
+			return nil, lookupError(err, ErrInvalidKey)
+		}
+		s.cache.putRootKey(rk, gen)
 	}
 	if subtle.ConstantTimeCompare(rk.Hash[:], hash[:]) != 1 {
 		return nil, ErrInvalidKey
@@ -594,5 +628,14 @@ func (s *Service) ListRootKeys(ctx context.Context) ([]*RootKey, error) {
 
 // DeleteRootKey removes a root key.
 func (s *Service) DeleteRootKey(ctx context.Context, id string) error {
+	defer s.cache.invalidateAll()
 	return s.store.DeleteRootKey(ctx, id)
 }
+
+// InvalidateKey drops a key from this node's cache. Another node (or a
+// process sharing the database) calls it after changing the key.
+func (s *Service) InvalidateKey(id string) { s.cache.invalidateKey(id) }
+
+// InvalidateAll drops every cached credential and tenant: the safety net
+// when changes may have been missed.
+func (s *Service) InvalidateAll() { s.cache.invalidateAll() }
