@@ -27,7 +27,7 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newService(t *testing.T) (*latchkey.Service, *sqlite.DB, *clock) {
+func newService(t testing.TB) (*latchkey.Service, *sqlite.DB, *clock) {
 	t.Helper()
 	db, err := sqlite.Open(filepath.Join(t.TempDir(), "latchkey.db"))
 	if err != nil {
@@ -38,7 +38,7 @@ func newService(t *testing.T) (*latchkey.Service, *sqlite.DB, *clock) {
 	return latchkey.NewService(db, latchkey.ServiceConfig{KeyPrefix: "tb", Now: c.Now}), db, c
 }
 
-func mustUser(t *testing.T, svc *latchkey.Service, id string, tenants ...string) *latchkey.User {
+func mustUser(t testing.TB, svc *latchkey.Service, id string, tenants ...string) *latchkey.User {
 	t.Helper()
 	ctx := context.Background()
 	for _, tid := range tenants {

@@ -35,6 +35,13 @@ const (
 	Root = "root"
 )
 
+var isBase62 = func() (t [256]bool) {
+	for i := 0; i < len(alphabet); i++ {
+		t[alphabet[i]] = true
+	}
+	return t
+}()
+
 // ErrMalformed is returned for any string that is not a well-formed key.
 var ErrMalformed = errors.New("malformed API key")
 
@@ -43,13 +50,18 @@ type Key struct {
 	Prefix      string
 	Environment string
 	Body        string
+	full        string
 }
 
 // String returns the full secret key.
-func (k Key) String() string { return k.Prefix + "_" + k.Environment + "_" + k.Body }
+func (k Key) String() string { return k.full }
 
-// Hash returns the SHA-256 of the full key: the only form in which keys are stored.
-func (k Key) Hash() [32]byte { return sha256.Sum256([]byte(k.String())) }
+// Hash returns the SHA-256 of the full key: the only form in which keys are
+// stored. It does not allocate: verification runs it on every request.
+func (k Key) Hash() [32]byte {
+	var buf [MaxLen]byte
+	return sha256.Sum256(buf[:copy(buf[:], k.full)])
+}
 
 // Masked returns the displayable form: prefix, environment and the first
 // eight body characters followed by "...".
@@ -101,9 +113,9 @@ func Generate(prefix, environment string) (Key, error) {
 		}
 	}
 	head := prefix + "_" + environment + "_"
-	sum := checksum(append([]byte(head), body[:randomLen]...))
+	sum := checksum(head + string(body[:randomLen]))
 	copy(body[randomLen:], sum[:])
-	return Key{Prefix: prefix, Environment: environment, Body: string(body[:])}, nil
+	return Key{Prefix: prefix, Environment: environment, Body: string(body[:]), full: head + string(body[:])}, nil
 }
 
 // Parse checks format and checksum. It touches nothing but s.
@@ -125,21 +137,29 @@ func Parse(s string) (Key, error) {
 		return Key{}, ErrMalformed
 	}
 	for k := 0; k < len(body); k++ {
-		if strings.IndexByte(alphabet, body[k]) < 0 {
+		if !isBase62[body[k]] {
 			return Key{}, ErrMalformed
 		}
 	}
-	want := checksum([]byte(s[:len(s)-checksumLen]))
+	want := checksum(s[:len(s)-checksumLen])
 	if string(want[:]) != body[randomLen:] {
 		return Key{}, ErrMalformed
 	}
-	return Key{Prefix: s[:i], Environment: rest[:j], Body: body}, nil
+	return Key{Prefix: s[:i], Environment: rest[:j], Body: body, full: s}, nil
 }
 
+var crcTable = crc32.MakeTable(crc32.IEEE)
+
 // checksum is the base62 CRC-32 (IEEE) of data, most significant digit
-// first, left-padded with '0' to six digits.
-func checksum(data []byte) [checksumLen]byte {
-	v := crc32.ChecksumIEEE(data)
+// first, left-padded with '0' to six digits. The CRC is computed bytewise
+// here rather than by crc32.ChecksumIEEE, whose []byte argument would make
+// every Parse allocate; keys are short, so the table loop costs nothing.
+func checksum(data string) [checksumLen]byte {
+	v := ^uint32(0)
+	for i := 0; i < len(data); i++ {
+		v = crcTable[byte(v)^data[i]] ^ v>>8
+	}
+	v = ^v
 	var out [checksumLen]byte
 	for i := checksumLen - 1; i >= 0; i-- {
 		out[i] = alphabet[v%62]

@@ -1,6 +1,7 @@
 package apikey
 
 import (
+	"crypto/sha256"
 	"hash/crc32"
 	"regexp"
 	"strings"
@@ -142,4 +143,26 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Masked(%q) = %q leaks the body", s, k.Masked())
 		}
 	})
+}
+
+func TestHashIsSHA256OfTheFullKey(t *testing.T) {
+	k, _ := Generate("lk", Live)
+	p, _ := Parse(k.String())
+	want := sha256.Sum256([]byte(k.String()))
+	if k.Hash() != want || p.Hash() != want {
+		t.Fatal("Hash is not the SHA-256 of the full key")
+	}
+}
+
+func BenchmarkParseAndHash(b *testing.B) {
+	k, _ := Generate("lk", Live)
+	s := k.String()
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := Parse(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = p.Hash()
+	}
 }
