@@ -55,6 +55,8 @@ func classify(code string) errorClass {
 		return errorClass{http.StatusTooManyRequests, "rate_limited", "Rate limit exceeded"}
 	case latchkey.CodeUnavailable:
 		return errorClass{http.StatusServiceUnavailable, "unavailable", "Service unavailable"}
+	case codeBadGateway:
+		return errorClass{http.StatusBadGateway, "unavailable", "Bad gateway"}
 	default:
 		return errorClass{http.StatusInternalServerError, "internal_error", "Internal server error"}
 	}
@@ -69,6 +71,7 @@ var errorCodes = []string{
 	latchkey.CodeInsufficientPermission, latchkey.CodeForbidden, latchkey.CodeNotFound,
 	codeMethodNotAllowed, latchkey.CodeConflict, latchkey.CodePayloadTooLarge,
 	latchkey.CodeRateLimited, latchkey.CodeInternal, latchkey.CodeUnavailable,
+	codeBadGateway,
 }
 
 // ErrorData is what an error template renders (SPEC §5).

@@ -12,6 +12,10 @@ func addRoutes(mux *http.ServeMux, svc *latchkey.Service, cfg Config, rs *respon
 	mux.Handle("GET /readyz", handleReadyz(rs, cfg.Ready))
 
 	mux.Handle("GET /api/v1/users/me", handleWhoAmI(svc, rs, cfg.RequireTenant))
+	mux.Handle("POST /api/v1/keys/verify", handleVerifyKey(svc, rs, cfg.RequireTenant))
+	// Forward auth: every method; the request being authorized is described
+	// by X-Forwarded-* / X-Original-* headers.
+	mux.Handle("/auth/check", handleCheck(&authorizer{svc: svc, table: cfg.routeTable(), requireTenant: cfg.RequireTenant}, rs))
 
 	// Self-service: the acting user's own keys (SPEC §6, §7).
 	const self = "/api/v1/auth/api-keys"
@@ -54,4 +58,8 @@ func addRoutes(mux *http.ServeMux, svc *latchkey.Service, cfg Config, rs *respon
 	mux.Handle("POST /api/v1/admin/root-keys", handleCreateRootKey(svc, rs))
 	mux.Handle("GET /api/v1/admin/root-keys", handleListRootKeys(svc, rs))
 	mux.Handle("DELETE /api/v1/admin/root-keys/{id}", handleDeleteRootKey(svc, rs))
+
+	mux.Handle("POST /api/v1/admin/permissions", handleCreatePermission(svc, rs))
+	mux.Handle("GET /api/v1/admin/permissions", handleListPermissions(svc, rs))
+	mux.Handle("DELETE /api/v1/admin/permissions/{name}", handleDeletePermission(svc, rs))
 }

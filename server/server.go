@@ -15,6 +15,7 @@ import (
 	"text/template"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/routes"
 )
 
 // Config configures the HTTP handler.
@@ -29,6 +30,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// RequireTenant refuses keys linked to no tenant (403 API_KEY_NO_TENANT).
 	RequireTenant bool
+	// Routes decides what /auth/check requires of each request (SPEC §8);
+	// nil means every request needs a valid credential.
+	Routes *routes.Table
 	// Ready reports whether the server can serve traffic (typically the
 	// store's Ping); /readyz answers 503 UNAVAILABLE when it fails. nil
 	// means always ready.
@@ -53,4 +57,11 @@ func New(svc *latchkey.Service, cfg Config) http.Handler {
 	h = logRequests(h, cfg.Logger)
 	h = traceRequests(h)
 	return h
+}
+
+func (cfg Config) routeTable() *routes.Table {
+	if cfg.Routes == nil {
+		return routes.Default()
+	}
+	return cfg.Routes
 }

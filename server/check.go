@@ -1,0 +1,184 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/routes"
+)
+
+// Forward auth (SPEC §7, §8): nginx auth_request, Traefik ForwardAuth and
+// Caddy forward_auth ask /auth/check about the request they are holding.
+// The reverse proxy makes the same decision with the same code.
+
+// Identity headers sent to the upstream (and returned by /auth/check).
+const (
+	HeaderKeyID       = "X-Latchkey-Key-Id"
+	HeaderOwnerID     = "X-Latchkey-Owner-Id"
+	HeaderTenantID    = "X-Latchkey-Tenant-Id"
+	HeaderEnvironment = "X-Latchkey-Environment"
+	HeaderPermissions = "X-Latchkey-Permissions"
+)
+
+// headerReplay marks nginx's second call to /auth/check, made only to fetch
+// the error of a check that failed (see the documented nginx setup). If the
+// credential passes this time (a limit window reset in between), answering
+// 200 would make nginx send an empty 200 to its client instead of proxying,
+// so the replay answers 503 with Retry-After: the client simply retries.
+const headerReplay = "X-Latchkey-Replay"
+
+// authorizer decides whether a request may pass: the routes table picks the
+// rule, svc.Verify checks the credential against it.
+type authorizer struct {
+	svc           *latchkey.Service
+	table         *routes.Table
+	requireTenant bool
+}
+
+var errDenied = &latchkey.Error{Code: latchkey.CodeForbidden, Message: "Access to this endpoint is denied."}
+
+var errAmbiguousPath = latchkey.Invalid("request path must not contain dot segments, empty segments or backslashes, plain or percent-encoded")
+
+// authorize returns the identity a request acts for, or nil for a public
+// route. r supplies the credential and tenant headers; method, host and u
+// describe the request being authorized (r itself, or the one a forward
+// auth caller holds).
+func (a *authorizer) authorize(ctx context.Context, r *http.Request, method, host string, u *url.URL) (*latchkey.Identity, error) {
+	if ambiguousPath(u.EscapedPath()) {
+		return nil, errAmbiguousPath
+	}
+	rule := a.table.Match(method, host, u)
+	switch rule.Access {
+	case routes.Public:
+		return nil, nil
+	case routes.Deny:
+		return nil, errDenied
+	}
+	cred, err := credential(r)
+	if err != nil {
+		return nil, err
+	}
+	return a.svc.Verify(ctx, latchkey.VerifyRequest{
+		Credential:    cred,
+		TenantID:      strings.TrimSpace(r.Header.Get("X-Tenant-Id")),
+		Permissions:   rule.Permissions,
+		Environment:   rule.Environment,
+		RequireTenant: a.requireTenant || rule.RequireTenant,
+	})
+}
+
+// ambiguousPath reports whether servers could disagree about which
+// resource a path names: dot segments, empty segments ("//") or
+// backslashes, plain or percent-encoded. The routes table matches a path
+// the way ServeMux does, and an upstream that decodes "%2e%2e%2f" or
+// merges slashes differently could otherwise be reached past a rule.
+func ambiguousPath(escaped string) bool {
+	dec, err := url.PathUnescape(escaped)
+	if err != nil || !strings.HasPrefix(dec, "/") || strings.ContainsAny(dec, "\\\x00") {
+		return true
+	}
+	for i, seg := range strings.Split(dec[1:], "/") {
+		if seg == "." || seg == ".." || (seg == "" && i < strings.Count(dec[1:], "/")) {
+			return true
+		}
+	}
+	return false
+}
+
+// setIdentity writes the identity headers of SPEC §7.
+func setIdentity(h http.Header, id *latchkey.Identity) {
+	h.Set(HeaderKeyID, id.KeyID)
+	h.Set(HeaderOwnerID, id.OwnerID)
+	if id.Tenant != nil {
+		h.Set(HeaderTenantID, id.Tenant.ID)
+	}
+	h.Set(HeaderEnvironment, id.Environment)
+	h.Set(HeaderPermissions, strings.Join(id.Permissions, ","))
+}
+
+// forwardedRequest reads the request a forward-auth caller holds from
+// X-Forwarded-Method / X-Original-Method, X-Forwarded-Uri / X-Original-URI
+// and X-Forwarded-Host, each falling back to the check request's own.
+func forwardedRequest(r *http.Request) (method, host string, u *url.URL, err error) {
+	method = firstHeader(r.Header, "X-Forwarded-Method", "X-Original-Method")
+	if method == "" {
+		method = r.Method
+	}
+	if !validMethod(method) {
+		return "", "", nil, latchkey.Invalid("X-Forwarded-Method is not an HTTP method")
+	}
+	host = firstHeader(r.Header, "X-Forwarded-Host")
+	if host == "" {
+		host = r.Host
+	}
+	uri := firstHeader(r.Header, "X-Forwarded-Uri", "X-Original-Uri")
+	if uri == "" {
+		return method, host, r.URL, nil
+	}
+	u, err = parseForwardedURI(uri)
+	return method, host, u, err
+}
+
+// parseForwardedURI parses an origin-form request URI ("/path?query"), as
+// nginx's $request_uri, Traefik and Caddy send it.
+func parseForwardedURI(uri string) (*url.URL, error) {
+	if !strings.HasPrefix(uri, "/") || strings.HasPrefix(uri, "//") {
+		return nil, latchkey.Invalid("X-Forwarded-Uri must be a request URI starting with a single /")
+	}
+	u, err := url.ParseRequestURI(uri)
+	if err != nil {
+		return nil, latchkey.Invalid("X-Forwarded-Uri is not a valid request URI")
+	}
+	return u, nil
+}
+
+func firstHeader(h http.Header, names ...string) string {
+	for _, n := range names {
+		if v := strings.TrimSpace(h.Get(n)); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// validMethod reports whether m is an HTTP token (RFC 9110).
+func validMethod(m string) bool {
+	if m == "" || len(m) > 32 {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		c := m[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// handleCheck answers forward auth: 200 with an empty body and the identity
+// headers (none for a public route), or the error with its real status.
+func handleCheck(a *authorizer, rs *responder) http.Handler {
+	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Cache-Control", "no-store")
+		method, host, u, err := forwardedRequest(r)
+		if err != nil {
+			return err
+		}
+		id, err := a.authorize(r.Context(), r, method, host, u)
+		if err != nil {
+			return err
+		}
+		if r.Header.Get(headerReplay) != "" {
+			w.Header().Set("Retry-After", "1")
+			return &latchkey.Error{Code: latchkey.CodeUnavailable, Message: "Authorization changed while the request was being processed; please retry."}
+		}
+		if id != nil {
+			setIdentity(w.Header(), id)
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})
+}

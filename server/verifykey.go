@@ -1,0 +1,94 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/latchkey/latchkey"
+)
+
+// The verify API (SPEC §7): a backend service asks whether a key is valid
+// for a permission and tenant. A well-formed call always gets 200; the
+// answer is in valid and code.
+
+type verifyKeyRequest struct {
+	Key        string `json:"key"`
+	Permission string `json:"permission"`
+	TenantID   string `json:"tenantId"`
+}
+
+type verifyKeyResponse struct {
+	Valid       bool                 `json:"valid"`
+	Code        string               `json:"code"`
+	KeyID       *string              `json:"keyId"`
+	OwnerID     *string              `json:"ownerId"`
+	TenantID    *string              `json:"tenantId"`
+	Environment *string              `json:"environment"`
+	Permissions []string             `json:"permissions"`
+	ExpiresAt   *string              `json:"expiresAt"`
+	RateLimit   *verifyRateLimitJSON `json:"ratelimit"`
+}
+
+// verifyRateLimitJSON is the limiter's state after this request; it stays
+// null until per-key rate limiting reports one.
+type verifyRateLimitJSON struct {
+	Limit     int   `json:"limit"`
+	Remaining int   `json:"remaining"`
+	Reset     int64 `json:"reset"` // seconds until the window frees a request
+}
+
+// codeValid is the code of a successful verification.
+const codeValid = "VALID"
+
+func handleVerifyKey(svc *latchkey.Service, rs *responder, requireTenant bool) http.Handler {
+	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
+		if _, err := rootKey(svc, r, latchkey.ScopeVerify,
+			"API keys cannot call the verify API; use a root key with the 'keys:verify' scope"); err != nil {
+			return err
+		}
+		req, err := decode[verifyKeyRequest](r)
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(req.Key) == "" {
+			return latchkey.Invalid("key is required")
+		}
+		var perms []string
+		if req.Permission != "" {
+			if !latchkey.ValidPermission(req.Permission) || strings.HasSuffix(req.Permission, "*") {
+				return latchkey.Invalid("permission must be a permission such as \"messages:send\"")
+			}
+			perms = []string{req.Permission}
+		}
+		id, err := svc.Verify(r.Context(), latchkey.VerifyRequest{
+			Credential:    strings.TrimSpace(req.Key),
+			TenantID:      strings.TrimSpace(req.TenantID),
+			Permissions:   perms,
+			RequireTenant: requireTenant,
+		})
+		if err != nil {
+			code := latchkey.ErrorCode(err)
+			if s := classify(code).Status; s != http.StatusUnauthorized && s != http.StatusForbidden {
+				// The database or the limiter could not answer: that is
+				// not a verdict on the key.
+				return err
+			}
+			encode(w, http.StatusOK, verifyKeyResponse{Code: code})
+			return nil
+		}
+		out := verifyKeyResponse{
+			Valid:       true,
+			Code:        codeValid,
+			KeyID:       &id.KeyID,
+			OwnerID:     &id.OwnerID,
+			Environment: &id.Environment,
+			Permissions: nonNil(id.Permissions),
+			ExpiresAt:   timePtr(id.ExpiresAt),
+		}
+		if id.Tenant != nil {
+			out.TenantID = &id.Tenant.ID
+		}
+		encode(w, http.StatusOK, out)
+		return nil
+	})
+}
