@@ -406,7 +406,4 @@ func TestUsage(t *testing.T) {
 		mustFail(t, env{}, "", `"keys" needs a subcommand`, "keys")
 		mustFail(t, env{}, "", `unknown command "keys delete"`, "keys", "delete", "x")
 	})
-	t.Run("oauth clients are not built yet", func(t *testing.T) {
-		mustFail(t, env{}, "", "unknown command", "oauth-clients", "create", "--name", "x")
-	})
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/apikey"
+	"github.com/latchkey/latchkey/oauth"
 )
 
 // setting is one configuration value (SPEC §2): an environment variable and
@@ -274,6 +275,8 @@ func loadConfig(sf settingFlags, getenv func(string) string) (*config, error) {
 
 	if cfg.TokenTTL, err = latchkey.ParseDuration(src["LATCHKEY_TOKEN_TTL"].value); err != nil || cfg.TokenTTL <= 0 {
 		bad(src["LATCHKEY_TOKEN_TTL"], "%q must be a positive duration such as 15m or 1h", clip(src["LATCHKEY_TOKEN_TTL"].value))
+	} else if cfg.TokenTTL < time.Second || cfg.TokenTTL > oauth.MaxTokenTTL || cfg.TokenTTL%time.Second != 0 {
+		bad(src["LATCHKEY_TOKEN_TTL"], "%q must be whole seconds between 1s and 24h", clip(src["LATCHKEY_TOKEN_TTL"].value))
 	}
 
 	if len(errs) > 0 {

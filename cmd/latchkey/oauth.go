@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/oauth"
+)
+
+// keyFilePath is where the key-encryption key of the OAuth signing keys
+// lives: a 0600 file beside the SQLite database, so that a copy of the
+// database alone (a dump, a backup) holds no usable private key. Back it
+// up with the database; without it the signing keys must be rotated.
+func keyFilePath(cfg *config) string { return cfg.Database.Path + ".kek" }
+
+// oauthConfig is the oauth.Config of the configured deployment.
+func oauthConfig(cfg *config) (oauth.Config, error) {
+	kek, err := oauth.LoadOrCreateKeyFile(keyFilePath(cfg))
+	if err != nil {
+		return oauth.Config{}, err
+	}
+	return oauth.Config{
+		Issuer:           cfg.Issuer,
+		TokenTTL:         cfg.TokenTTL,
+		KeyEncryptionKey: kek,
+		TrustedProxies:   cfg.TrustedProxies,
+	}, nil
+}
+
+func runOAuthClientsCreate(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) error {
+	name := fs.String("name", "", "a label for the client (required)")
+	scopes := fs.String("scopes", "", "comma-separated scopes its tokens may carry (required), e.g. messages:send,messages:read")
+	tenant := fs.String("tenant", "", "the tenant its tokens act for (optional)")
+	if done, err := parseNoArgs(fs, args); err != nil || done {
+		return err
+	}
+	if err := required(fs, "name", "scopes"); err != nil {
+		return err
+	}
+	return c.withService(func(svc *latchkey.Service) error {
+		client, secret, err := svc.CreateOAuthClient(ctx, latchkey.NewOAuthClient{
+			Name: *name, Scopes: splitList(*scopes), TenantID: *tenant,
+		})
+		if err != nil {
+			return err
+		}
+		note := fmt.Sprintf("created OAuth client %s with scopes %s", client.ID, strings.Join(client.Scopes, ","))
+		if client.TenantID != "" {
+			note += " for tenant " + client.TenantID
+		}
+		fmt.Fprintln(c.stderr, note+"; the secret is shown only once")
+		id, _ := json.Marshal(client.ID)
+		sec, _ := json.Marshal(secret)
+		_, err = fmt.Fprintf(c.stdout, "{\"clientId\": %s, \"clientSecret\": %s}\n", id, sec)
+		return err
+	})
+}
+
+func runSigningKeysRotate(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) error {
+	if done, err := parseNoArgs(fs, args); err != nil || done {
+		return err
+	}
+	cfg, err := loadConfig(c.flags, c.getenv)
+	if err != nil {
+		return err
+	}
+	ocfg, err := oauthConfig(cfg)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	kid, err := oauth.RotateSigningKey(ctx, store, ocfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stderr, "new OAuth signing key %s is active; the previous one stays in the JWK Set until its tokens expire (%s)\n",
+		kid, latchkey.FormatDuration(cfg.TokenTTL+oauth.Leeway))
+	_, err = fmt.Fprintln(c.stdout, kid)
+	return err
+}
