@@ -20,12 +20,14 @@ import (
 // that validates input, issues secrets and checks presented credentials, so
 // every adapter (HTTP, CLI, dashboard) behaves the same.
 type Service struct {
-	store  Store
-	prefix string
-	now    func() time.Time
-	usage  *UsageCounter
-	cache  *credentialCache
-	tokens TokenVerifier // nil until OAuth is configured
+	store   Store
+	prefix  string
+	now     func() time.Time
+	usage   *UsageCounter
+	cache   *credentialCache
+	limiter Limiter // nil: no rate limits
+	limits  Limits
+	tokens  TokenVerifier // nil until OAuth is configured
 }
 
 // ServiceConfig configures a Service.
@@ -35,6 +37,22 @@ type ServiceConfig struct {
 	// Cache bounds; the Default* constants when zero.
 	MaxCachedKeys  int
 	MaxUnknownKeys int
+	// Limiter enforces rate limits; nil disables them.
+	Limiter Limiter
+	Limits  Limits
+}
+
+// Limits are the rate limits a Service applies besides each key's own.
+type Limits struct {
+	DefaultKey *RateLimit // for keys (and OAuth clients) without a limit; nil for none
+	FailedAuth RateLimit  // failed authentications per client address
+	Management RateLimit  // management API requests per user
+}
+
+// DefaultLimits are used for the zero fields of ServiceConfig.Limits.
+var DefaultLimits = Limits{
+	FailedAuth: RateLimit{Limit: 60, Window: time.Minute},
+	Management: RateLimit{Limit: 600, Window: time.Minute},
 }
 
 // NewService returns a Service over store.
@@ -51,8 +69,18 @@ func NewService(store Store, cfg ServiceConfig) *Service {
 	if cfg.MaxUnknownKeys <= 0 {
 		cfg.MaxUnknownKeys = DefaultMaxUnknownKeys
 	}
-	return &Service{store: store, prefix: cfg.KeyPrefix, now: cfg.Now, usage: NewUsageCounter(store), cache: newCredentialCache(cfg.MaxCachedKeys, cfg.MaxUnknownKeys)}
+	if cfg.Limits.FailedAuth.Limit == 0 {
+		cfg.Limits.FailedAuth = DefaultLimits.FailedAuth
+	}
+	if cfg.Limits.Management.Limit == 0 {
+		cfg.Limits.Management = DefaultLimits.Management
+	}
+	return &Service{store: store, prefix: cfg.KeyPrefix, now: cfg.Now, usage: NewUsageCounter(store), cache: newCredentialCache(cfg.MaxCachedKeys, cfg.MaxUnknownKeys),
+		limiter: cfg.Limiter, limits: cfg.Limits}
 }
+
+// ManagementLimit is the per-user limit on management API requests.
+func (s *Service) ManagementLimit() RateLimit { return s.limits.Management }
 
 // Usage returns the usage counter that records successful verifications.
 func (s *Service) Usage() *UsageCounter { return s.usage }
@@ -452,6 +480,13 @@ func (s *Service) DeleteKey(ctx context.Context, ownerID, id string) error {
 // AuthenticateKey checks a presented customer key: format and checksum
 // first (no I/O for garbage), then the stored record and its state.
 func (s *Service) AuthenticateKey(ctx context.Context, raw string) (*Key, error) {
+	return s.authenticateKey(ctx, raw, "")
+}
+
+// authenticateKey is AuthenticateKey for a client at ip ("" for none),
+// which is refused before a database lookup once it has failed too often.
+// The returned key is shared with the cache and must not be modified.
+func (s *Service) authenticateKey(ctx context.Context, raw, ip string) (*Key, error) {
 	parsed, err := apikey.Parse(raw)
 	if err != nil || parsed.Environment == apikey.Root {
 		return nil, ErrInvalidKey
@@ -460,6 +495,9 @@ func (s *Service) AuthenticateKey(ctx context.Context, raw string) (*Key, error)
 	now := s.now()
 	k, known := s.cache.key(hash, now)
 	if !known {
+		if err := s.checkFailures(ctx, ip); err != nil {
+			return nil, err
+		}
 		gen := s.cache.generation()
 		k, err = s.store.KeyByHash(ctx, hash)
 		if err != nil {

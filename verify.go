@@ -23,7 +23,8 @@ type Identity struct {
 	Permissions []string
 	Tenant      *Tenant // nil when the credential has no tenant
 	ExpiresAt   *time.Time
-	RateLimit   *RateLimit
+	RateLimit   *RateLimit   // the credential's own limit, nil when none
+	Limit       *LimitStatus // the rate-limit state after this request, nil when unlimited
 }
 
 // TokenClaims is what a valid access token asserts.
@@ -52,14 +53,37 @@ type VerifyRequest struct {
 	Permissions   []string // all are required
 	Environment   string   // when set, the credential must be of this environment
 	RequireTenant bool     // a credential linked to no tenant is refused
+	// ClientIP, when set, is the address failed authentications are
+	// limited by (already resolved through trusted proxies).
+	ClientIP string
 }
 
-// Verify authenticates a credential, resolves its tenant and checks what the
-// request requires. A successful verification of an API key counts as a use.
+// Verify authenticates a credential, resolves its tenant, checks what the
+// request requires and applies the credential's rate limit. A successful
+// verification of an API key counts as a use. Identity.Limit reports the
+// rate-limit state; a refusal is RATE_LIMITED with RetryAfter set.
 func (s *Service) Verify(ctx context.Context, req VerifyRequest) (*Identity, error) {
 	if req.Credential == "" {
 		return nil, ErrMissingKey
 	}
+	id, err := s.authenticate(ctx, req)
+	if err != nil {
+		if ErrorCode(err) == CodeInvalidAPIKey {
+			return nil, s.recordFailure(ctx, req.ClientIP, err)
+		}
+		return nil, err
+	}
+	if err := s.limit(ctx, id); err != nil {
+		return nil, err
+	}
+	if id.Credential == CredentialAPIKey {
+		s.usage.Record(id.KeyID, s.now())
+	}
+	return id, nil
+}
+
+// authenticate is Verify without rate limits and usage.
+func (s *Service) authenticate(ctx context.Context, req VerifyRequest) (*Identity, error) {
 	var id *Identity
 	var tenantIDs []string
 	if s.tokens != nil && looksLikeJWT(req.Credential) {
@@ -80,7 +104,7 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (*Identity, err
 			tenantIDs = []string{claims.TenantID}
 		}
 	} else {
-		k, err := s.AuthenticateKey(ctx, req.Credential)
+		k, err := s.authenticateKey(ctx, req.Credential, req.ClientIP)
 		if err != nil {
 			return nil, err
 		}
@@ -112,10 +136,86 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (*Identity, err
 	if req.Environment != "" && id.Environment != req.Environment {
 		return nil, Errorf(CodeForbidden, "This endpoint requires a %s key.", req.Environment)
 	}
-	if id.Credential == CredentialAPIKey {
-		s.usage.Record(id.KeyID, s.now())
-	}
 	return id, nil
+}
+
+// limit applies the credential's own rate limit, or the default one.
+func (s *Service) limit(ctx context.Context, id *Identity) error {
+	rl := id.RateLimit
+	if rl == nil {
+		rl = s.limits.DefaultKey
+	}
+	if rl == nil || s.limiter == nil {
+		return nil
+	}
+	bucket := "key:" + id.KeyID
+	if id.Credential == CredentialOAuthToken {
+		bucket = "client:" + id.KeyID
+	}
+	st, err := s.Allow(ctx, bucket, *rl)
+	if err != nil {
+		return err
+	}
+	id.Limit = &st
+	return nil
+}
+
+// Allow counts one request against a named bucket and returns its state,
+// or RATE_LIMITED when the request does not fit. A limiter that fails
+// admits: rate limiting must never take the API down with it.
+func (s *Service) Allow(ctx context.Context, bucket string, rl RateLimit) (LimitStatus, error) {
+	if s.limiter == nil {
+		return LimitStatus{Allowed: true, Limit: rl.Limit, Remaining: rl.Limit}, nil
+	}
+	st, err := s.limiter.Allow(ctx, bucket, rl, s.now())
+	if err != nil {
+		return LimitStatus{Allowed: true, Limit: rl.Limit, Remaining: rl.Limit}, nil
+	}
+	if !st.Allowed {
+		return st, RateLimited(st)
+	}
+	return st, nil
+}
+
+// checkFailures refuses a client address that has failed authentication
+// too often. It runs before a lookup that would reach the database, so a
+// flood of made-up keys from one address costs no more than the limit.
+func (s *Service) checkFailures(ctx context.Context, ip string) error {
+	if ip == "" || s.limiter == nil {
+		return nil
+	}
+	st, err := s.limiter.Peek(ctx, "fail:"+ip, s.limits.FailedAuth, s.now())
+	if err == nil && !st.Allowed {
+		return RateLimited(st)
+	}
+	return nil
+}
+
+// recordFailure counts a failed authentication from a client address and
+// returns the error to answer with: failure itself, or RATE_LIMITED once
+// the address is over its limit.
+func (s *Service) recordFailure(ctx context.Context, ip string, failure error) error {
+	if ip == "" || s.limiter == nil {
+		return failure
+	}
+	st, err := s.limiter.Allow(ctx, "fail:"+ip, s.limits.FailedAuth, s.now())
+	if err == nil && !st.Allowed {
+		return RateLimited(st)
+	}
+	return failure
+}
+
+// CheckFailedAuth and RecordFailedAuth apply the per-address limit on
+// failed authentications to credentials checked outside Verify (root keys,
+// dashboard sign-in).
+func (s *Service) CheckFailedAuth(ctx context.Context, ip string) error {
+	return s.checkFailures(ctx, ip)
+}
+
+// RecordFailedAuth counts one failed authentication from ip and returns
+// the error to answer with (failure, or RATE_LIMITED).
+func (s *Service) RecordFailedAuth(ctx context.Context, ip string, failure error) error {
+	return s.recordFailure(ctx, ip, failure)
 }
 
 // looksLikeJWT tells a compact JWS (three dot-separated parts) from an API
