@@ -113,7 +113,7 @@ func adminAuth(svc *latchkey.Service, r *http.Request) error {
 // x-user-id, and (when trusted) a bare x-user-id from a trusted proxy.
 // Users named by x-user-id are created on first use.
 func actingUser(svc *latchkey.Service, cfg Config, r *http.Request) (*latchkey.User, error) {
-	if u, ok, err := sessionUser(svc, r); ok || err != nil {
+	if u, ok, err := sessionUser(cfg, r); ok || err != nil {
 		return u, err
 	}
 	cred, err := credential(r)
@@ -151,11 +151,15 @@ func actingUser(svc *latchkey.Service, cfg Config, r *http.Request) (*latchkey.U
 	return u, nil
 }
 
-// sessionUser is the seam for dashboard sessions, first in SPEC §6's order:
-// it will resolve the session cookie (with CSRF checks on unsafe methods)
-// to a user. ok is false when the request carries no session.
-func sessionUser(svc *latchkey.Service, r *http.Request) (u *latchkey.User, ok bool, err error) {
-	return nil, false, nil
+// sessionUser resolves a dashboard session, first in SPEC §6's order: the
+// dashboard checks the cookie and, on unsafe methods, the X-CSRF-Token
+// header and the request's origin. ok is false when the request carries no
+// live session (or there is no dashboard).
+func sessionUser(cfg Config, r *http.Request) (u *latchkey.User, ok bool, err error) {
+	if cfg.Dashboard == nil {
+		return nil, false, nil
+	}
+	return cfg.Dashboard.SessionUser(r)
 }
 
 // trustedPeer reports whether the connection's peer address is in trusted.

@@ -8,6 +8,11 @@ import (
 
 // addRoutes lists every route of the management API.
 func addRoutes(mux *http.ServeMux, svc *latchkey.Service, cfg Config, rs *responder) {
+	if cfg.Dashboard != nil {
+		for _, pattern := range cfg.Dashboard.Patterns() {
+			mux.Handle(pattern, cfg.Dashboard)
+		}
+	}
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(rs, cfg.Ready))
 

@@ -40,6 +40,21 @@ type Config struct {
 	// Logger receives one line per request and the causes of 5xx errors.
 	// nil discards logs.
 	Logger *slog.Logger
+	// Dashboard, when set, is the browser UI (SPEC §11), mounted at its
+	// Patterns; its sessions are also a user context for the self-service
+	// API (SPEC §6).
+	Dashboard Dashboard
+}
+
+// Dashboard is the browser UI as the server mounts it.
+type Dashboard interface {
+	http.Handler
+	// Patterns lists the ServeMux patterns the dashboard serves.
+	Patterns() []string
+	// SessionUser resolves the request's session cookie to its user. ok is
+	// false when the request has no live session; err is set when it has
+	// one but may not use it (a failed CSRF check on an unsafe method).
+	SessionUser(r *http.Request) (u *latchkey.User, ok bool, err error)
 }
 
 // New returns the HTTP handler of the management API.

@@ -44,13 +44,13 @@ var settings = []setting{
 		usage: "prefix of issued keys, [a-z0-9]{1,12}"},
 	{env: "LATCHKEY_ROOT_KEY", flag: "root-key", active: true,
 		usage: "a root key (scope *) with exactly this value exists; prefer the variable, flags show in ps"},
-	{env: "LATCHKEY_PROXY_ADDR", flag: "proxy-addr",
+	{env: "LATCHKEY_PROXY_ADDR", flag: "proxy-addr", active: true,
 		usage: "listen address of the reverse proxy"},
-	{env: "LATCHKEY_UPSTREAM", flag: "upstream",
+	{env: "LATCHKEY_UPSTREAM", flag: "upstream", active: true,
 		usage: "URL the proxy forwards live-key requests to"},
-	{env: "LATCHKEY_TEST_UPSTREAM", flag: "test-upstream",
+	{env: "LATCHKEY_TEST_UPSTREAM", flag: "test-upstream", active: true,
 		usage: "URL the proxy forwards test-key requests to (default: the upstream)"},
-	{env: "LATCHKEY_ROUTES", flag: "routes",
+	{env: "LATCHKEY_ROUTES", flag: "routes", active: true,
 		usage: "routes file for forward auth and the proxy"},
 	{env: "LATCHKEY_ERROR_TEMPLATE", flag: "error-template", active: true,
 		usage: "text/template file that renders error bodies"},
@@ -204,7 +204,7 @@ func loadConfig(sf settingFlags, getenv func(string) string) (*config, error) {
 	if s := src["LATCHKEY_PROXY_ADDR"]; s.value != "" {
 		if err := validAddr(s.value); err != nil {
 			bad(s, "%q is not a listen address (host:port): %v", clip(s.value), err)
-		} else if s.value == cfg.Addr {
+		} else if s.value == cfg.Addr && !strings.HasSuffix(s.value, ":0") { // port 0: each picks its own
 			bad(s, "must differ from LATCHKEY_ADDR")
 		} else {
 			cfg.ProxyAddr = s.value

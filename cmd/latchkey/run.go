@@ -40,6 +40,8 @@ var commands = []command{
 	{"keys create", "--user ID --name N [--env live|test] [--permissions a,b] [--tenant ID…]", "create an API key; prints only the key", runKeysCreate},
 	{"keys list", "--user ID [--json]", "list a user's keys, masked, newest first", runKeysList},
 	{"keys revoke", "ID", "revoke an API key for good", runKeysRevoke},
+	{"permissions create", "NAME [--description D]", "add a permission to the catalog; prints its name", runPermissionsCreate},
+	{"permissions list", "[--json]", "list the permission catalog", runPermissionsList},
 	{"oauth-clients create", "--name N --scopes a,b [--tenant ID]", "create an OAuth client; prints only {\"clientId\", \"clientSecret\"}", runOAuthClientsCreate},
 	{"signing-keys rotate", "", "start a new OAuth token signing key; prints its kid", runSigningKeysRotate},
 	{"version", "", "print the version", runVersion},

@@ -40,6 +40,10 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 			return fmt.Errorf("LATCHKEY_ERROR_TEMPLATE: %w", err)
 		}
 	}
+	table, err := loadRoutes(cfg)
+	if err != nil {
+		return err
+	}
 
 	log := slog.New(slog.NewJSONHandler(c.stderr, nil))
 	for _, env := range cfg.Inactive {
@@ -65,6 +69,11 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	defer ln.Close() // a no-op once Shutdown has closed it
+	prx, err := listenProxy(cfg, svc, table, tmpl, log)
+	if err != nil {
+		return err
+	}
+	defer prx.close()
 
 	boot, err := svc.BootstrapIfEmpty(ctx, cfg.RootKey)
 	if err != nil {
@@ -73,6 +82,9 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 	if boot != nil {
 		printBootstrap(c.stderr, boot)
 	}
+	if err := catalogRoutes(ctx, svc, table); err != nil {
+		return err
+	}
 
 	var draining atomic.Bool
 	handler := server.New(svc, server.Config{
@@ -80,6 +92,7 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 		TrustUserHeader: cfg.TrustUserHeader,
 		TrustedProxies:  cfg.TrustedProxies,
 		RequireTenant:   cfg.RequireTenant,
+		Routes:          table,
 		Logger:          log,
 		Ready: func(ctx context.Context) error {
 			if draining.Load() {
@@ -124,10 +137,13 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "version", versionString(),
 		"database", cfg.Database.Driver+":"+cfg.Database.Path, "keyPrefix", cfg.KeyPrefix)
+	prx.start(log, cfg)
 
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
+	case err := <-prx.errs():
+		return fmt.Errorf("proxy: %w", err)
 	case <-ctx.Done():
 	}
 
@@ -135,6 +151,8 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 	draining.Store(true)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()
+	var proxyDone sync.WaitGroup
+	proxyDone.Go(func() { prx.shutdown(sctx, log) })
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("in-flight requests did not finish in time; closing their connections", "err", err)
 		srv.Close()
@@ -142,6 +160,7 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("server stopped with an error", "err", err)
 	}
+	proxyDone.Wait()
 	log.Info("stopped")
 	return nil
 }
