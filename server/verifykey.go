@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/latchkey/latchkey"
 )
@@ -29,8 +30,8 @@ type verifyKeyResponse struct {
 	RateLimit   *verifyRateLimitJSON `json:"ratelimit"`
 }
 
-// verifyRateLimitJSON is the limiter's state after this request; it stays
-// null until per-key rate limiting reports one.
+// verifyRateLimitJSON is the limiter's state after this request, as the
+// RateLimit-* headers report it; null when the key is not rate limited.
 type verifyRateLimitJSON struct {
 	Limit     int   `json:"limit"`
 	Remaining int   `json:"remaining"`
@@ -68,9 +69,11 @@ func handleVerifyKey(svc *latchkey.Service, rs *responder, requireTenant bool) h
 		})
 		if err != nil {
 			code := latchkey.ErrorCode(err)
-			if s := classify(code).Status; s != http.StatusUnauthorized && s != http.StatusForbidden {
-				// The database or the limiter could not answer: that is
-				// not a verdict on the key.
+			switch classify(code).Status {
+			case http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests:
+			default:
+				// The database could not answer: that is not a verdict
+				// on the key.
 				return err
 			}
 			encode(w, http.StatusOK, verifyKeyResponse{Code: code})
@@ -88,7 +91,19 @@ func handleVerifyKey(svc *latchkey.Service, rs *responder, requireTenant bool) h
 		if id.Tenant != nil {
 			out.TenantID = &id.Tenant.ID
 		}
+		if st := id.Limit; st != nil {
+			out.RateLimit = &verifyRateLimitJSON{Limit: st.Limit, Remaining: st.Remaining, Reset: ceilSeconds(st.Reset)}
+		}
 		encode(w, http.StatusOK, out)
 		return nil
 	})
+}
+
+// ceilSeconds rounds a duration up to whole seconds, as RateLimit-Reset and
+// Retry-After count.
+func ceilSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Second - 1) / time.Second)
 }

@@ -1,10 +1,15 @@
 package server
 
 import (
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/ratelimit"
+	"github.com/latchkey/latchkey/sqlite"
 )
 
 func TestVerifyAPI(t *testing.T) {
@@ -104,4 +109,50 @@ func TestVerifyAPI(t *testing.T) {
 		wantError(t, e.do("GET", "/api/v1/auth/api-keys", nil, append(verifier, "X-User-Id", "u1")...), 403, latchkey.CodeForbidden)
 		wantError(t, e.do("GET", "/api/v1/users/me", nil, verifier...), 403, latchkey.CodeForbidden)
 	})
+}
+
+// newLimitedEnv is newTestEnv with a real in-memory rate limiter.
+func newLimitedEnv(t *testing.T, opts ...func(*Config)) *testEnv {
+	t.Helper()
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "latchkey.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	c := &clock{now: start}
+	svc := latchkey.NewService(db, latchkey.ServiceConfig{KeyPrefix: "tb", Now: c.Now, Limiter: ratelimit.NewMemory()})
+	logs := &syncBuffer{}
+	cfg := Config{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Ready: db.Ping}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv := httptest.NewServer(New(svc, cfg))
+	t.Cleanup(srv.Close)
+	_, root, err := svc.CreateRootKey(t.Context(), "test", []string{latchkey.ScopeAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testEnv{t: t, svc: svc, db: db, clock: c, srv: srv, root: root, logs: logs}
+}
+
+func TestVerifyAPIRateLimits(t *testing.T) {
+	e := newLimitedEnv(t)
+	e.user("u1")
+	_, secret := e.key("u1", latchkey.NewKey{RateLimit: &latchkey.RateLimit{Limit: 2, Window: time.Minute}})
+	verify := func() map[string]any {
+		r := e.do("POST", "/api/v1/keys/verify", map[string]any{"key": secret}, e.admin()...)
+		wantStatus(t, r, 200)
+		return r.object(t)
+	}
+	m := verify()
+	rl, _ := m["ratelimit"].(map[string]any)
+	if m["valid"] != true || rl == nil || rl["limit"] != float64(2) || rl["remaining"] != float64(1) || rl["reset"].(float64) <= 0 || rl["reset"].(float64) > 61 {
+		t.Fatalf("first answer = %v", m)
+	}
+	if m = verify(); m["ratelimit"].(map[string]any)["remaining"] != float64(0) {
+		t.Fatalf("second answer = %v", m)
+	}
+	if m = verify(); m["valid"] != false || m["code"] != latchkey.CodeRateLimited || m["ratelimit"] != nil {
+		t.Fatalf("third answer = %v", m)
+	}
 }
