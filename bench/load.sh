@@ -1,0 +1,321 @@
+#!/usr/bin/env bash
+# Load benchmark (issue 4, "Measure"): in one run, on loopback, with the same
+# wrk threads, connections and duration, measures
+#
+#   a  a bare Go net/http handler returning 200 "ok"
+#   b  Latchkey /auth/check with a valid key
+#   c  a default httputil.ReverseProxy -> the bare handler
+#   d  Latchkey's reverse proxy        -> the bare handler
+#   e  nginx proxy_pass                -> the bare handler (upstream keepalive)
+#   f  nginx auth_request -> Latchkey /auth/check, then proxy_pass (keepalive to both)
+#
+# and prints req/s, p50 and p99 for each with the ratios b/a, d/c, d/e, f/e.
+# With KEYS=N (default 1000000; 0 skips it) it then seeds N more keys into
+# the store and measures b again: the cached hot path must not slow down.
+#
+# Usage: bash bench/load.sh
+# Settings (environment): THREADS=2 CONNS=64 DURATION=10s WARMUP=2s KEYS=1000000
+#
+# Everything started here listens on 127.0.0.1 and is stopped on exit.
+# Results: a table on stdout and bench/out/load-<time>.json (gitignored).
+set -euo pipefail
+
+THREADS=${THREADS:-2}
+CONNS=${CONNS:-64}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+KEYS=${KEYS:-1000000}
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+outdir=$repo/bench/out
+mkdir -p "$outdir"
+work=$(mktemp -d "${TMPDIR:-/tmp}/latchkey-bench.XXXXXX")
+
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf 'load: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+# ---- tools ------------------------------------------------------------------
+
+install_apt() {
+  [ "$(id -u)" -eq 0 ] || die "missing $*; run as root or install them"
+  apt-get update -qq
+  # Keep a package's service (nginx on port 80) from starting on install.
+  local policy=/usr/sbin/policy-rc.d made=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod +x "$policy"
+    made=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  [ -z "$made" ] || rm -f "$policy"
+}
+need=()
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v nginx >/dev/null 2>&1 || need+=(nginx)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+[ ${#need[@]} -eq 0 ] || { log "installing ${need[*]}"; install_apt "${need[@]}"; }
+nginx_bin=$(command -v nginx)
+
+log "building latchkey, benchserver and seed"
+(cd "$repo" && CGO_ENABLED=0 go build -o "$work/latchkey" ./cmd/latchkey \
+  && go build -o "$work/benchserver" ./bench/cmd/benchserver \
+  && go build -o "$work/seed" ./bench/seed)
+
+# ---- ports and processes ----------------------------------------------------
+
+# free_port prints a loopback port nothing listens on (and that this script
+# has not handed out yet).
+taken=" "
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    case $taken in *" $p "*) continue ;; esac
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      taken="$taken$p "
+      echo "$p"
+      return
+    fi
+  done
+}
+
+# wait_http URL: poll until it answers (any status), at most 15 s.
+wait_http() {
+  local i
+  for i in $(seq 150); do
+    curl -s -o /dev/null --max-time 1 "$1" && return 0
+    sleep 0.1
+  done
+  die "$1 did not come up"
+}
+
+p_bare=$(free_port)
+p_goproxy=$(free_port)
+p_lk=$(free_port)
+p_lkproxy=$(free_port)
+p_nginx_proxy=$(free_port)
+p_nginx_auth=$(free_port)
+
+"$work/benchserver" -mode ok -addr "127.0.0.1:$p_bare" 2>"$work/bare.log" &
+pids+=($!)
+"$work/benchserver" -mode proxy -addr "127.0.0.1:$p_goproxy" -upstream "http://127.0.0.1:$p_bare" 2>"$work/goproxy.log" &
+pids+=($!)
+
+# ---- Latchkey: a fresh database with one root key, tenant, user and key ------
+
+export LATCHKEY_DATABASE_URL="sqlite:$work/latchkey.db"
+lk() { "$work/latchkey" "$@"; }
+root_key=$(lk root-keys create --name bench 2>/dev/null)
+lk tenants create --id t1 --name "Tenant 1" >/dev/null 2>&1
+lk users create --id bench --tenant t1 >/dev/null 2>&1
+api_key=$(lk keys create --user bench --name bench --tenant t1 2>/dev/null)
+[ -n "$api_key" ] || die "could not create the benchmark key"
+
+lk_pid=""
+start_latchkey() {
+  LATCHKEY_ADDR="127.0.0.1:$p_lk" \
+    LATCHKEY_ROOT_KEY="$root_key" \
+    LATCHKEY_PROXY_ADDR="127.0.0.1:$p_lkproxy" \
+    LATCHKEY_UPSTREAM="http://127.0.0.1:$p_bare" \
+    "$work/latchkey" serve 2>>"$work/latchkey.log" &
+  lk_pid=$!
+  pids+=("$lk_pid")
+  wait_http "http://127.0.0.1:$p_lk/healthz"
+}
+stop_latchkey() {
+  kill "$lk_pid"
+  wait "$lk_pid" 2>/dev/null || true
+}
+start_latchkey
+
+# ---- nginx -------------------------------------------------------------------
+
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes auto;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log $work/nginx/access.log;
+  client_body_temp_path $work/nginx;
+  proxy_temp_path $work/nginx;
+  fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx;
+  scgi_temp_path $work/nginx;
+  keepalive_requests 100000;
+
+  upstream app { server 127.0.0.1:$p_bare; keepalive 128; }
+  upstream latchkey { server 127.0.0.1:$p_lk; keepalive 128; }
+
+  # e: plain proxy_pass.
+  server {
+    listen 127.0.0.1:$p_nginx_proxy;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+
+  # f: auth_request to Latchkey, then proxy_pass with the identity headers.
+  server {
+    listen 127.0.0.1:$p_nginx_auth;
+    location / {
+      auth_request /_latchkey;
+      auth_request_set \$lk_key_id \$upstream_http_x_latchkey_key_id;
+      auth_request_set \$lk_owner_id \$upstream_http_x_latchkey_owner_id;
+      auth_request_set \$lk_tenant_id \$upstream_http_x_latchkey_tenant_id;
+      auth_request_set \$lk_environment \$upstream_http_x_latchkey_environment;
+      auth_request_set \$lk_permissions \$upstream_http_x_latchkey_permissions;
+      proxy_set_header Authorization "";
+      proxy_set_header X-Latchkey-Key-Id \$lk_key_id;
+      proxy_set_header X-Latchkey-Owner-Id \$lk_owner_id;
+      proxy_set_header X-Latchkey-Tenant-Id \$lk_tenant_id;
+      proxy_set_header X-Latchkey-Environment \$lk_environment;
+      proxy_set_header X-Latchkey-Permissions \$lk_permissions;
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+    location = /_latchkey {
+      internal;
+      proxy_pass http://latchkey/auth/check;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Original-Method \$request_method;
+      proxy_set_header X-Original-URI \$request_uri;
+    }
+  }
+}
+EOF
+"$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' 2>>"$work/nginx/error.log" &
+pids+=($!)
+
+base="http://127.0.0.1"
+wait_http "$base:$p_bare/"
+wait_http "$base:$p_goproxy/"
+wait_http "$base:$p_lkproxy/"
+wait_http "$base:$p_nginx_proxy/"
+wait_http "$base:$p_nginx_auth/"
+
+# Every target must answer the benchmark request with 200 before it is timed.
+check_200() {
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $api_key" "$1")
+  [ "$code" = 200 ] || die "$1 answered $code, want 200"
+}
+
+# ---- measuring ----------------------------------------------------------------
+
+# to_ms VALUE: wrk's "1.23ms", "950.00us" or "1.01s" in milliseconds.
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+    else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
+    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+    else { printf "%s", v }
+  }'
+}
+
+declare -A rps p50 p99 label
+order=()
+
+# measure NAME LABEL URL: one warm-up, then the timed run.
+measure() {
+  local name=$1 url=$3 out
+  label[$name]=$2
+  check_200 "$url"
+  wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -H "Authorization: Bearer $api_key" "$url" >/dev/null
+  out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -H "Authorization: Bearer $api_key" "$url")
+  printf '%s\n' "$out" >"$work/wrk-$name.txt"
+  if grep -q 'Non-2xx' <<<"$out"; then
+    printf '%s\n' "$out" >&2
+    die "$name: some responses were not 2xx; the numbers would be meaningless"
+  fi
+  rps[$name]=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p50[$name]=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+  p99[$name]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+  order+=("$name")
+  log "$(printf '%-3s %-48s %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms' \
+    "$name" "${label[$name]}" "${rps[$name]}" "${p50[$name]}" "${p99[$name]}")"
+}
+
+log "wrk -t$THREADS -c$CONNS -d$DURATION (warm-up $WARMUP) on $(nproc) CPUs"
+measure a "bare net/http handler" "$base:$p_bare/"
+measure b "Latchkey /auth/check, valid key" "$base:$p_lk/auth/check"
+measure c "httputil.ReverseProxy (default) -> bare" "$base:$p_goproxy/"
+measure d "Latchkey proxy -> bare" "$base:$p_lkproxy/"
+measure e "nginx proxy_pass -> bare" "$base:$p_nginx_proxy/"
+measure f "nginx auth_request Latchkey + proxy_pass" "$base:$p_nginx_auth/"
+
+if [ "$KEYS" -gt 0 ]; then
+  stop_latchkey
+  log "seeding $KEYS more keys into the store"
+  stored=$("$work/seed" -db "$work/latchkey.db" -user bench -tenant t1 -n "$KEYS")
+  start_latchkey
+  measure b_many "Latchkey /auth/check, $stored keys in store" "$base:$p_lk/auth/check"
+fi
+
+# ---- report --------------------------------------------------------------------
+
+ratio() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", x / y }'; }
+
+printf '\nwrk -t%s -c%s -d%s --latency, %s CPUs, %s\n\n' "$THREADS" "$CONNS" "$DURATION" "$(nproc)" "$(go version | awk '{print $3}')"
+printf '| %-2s | %-48s | %10s | %9s | %9s |\n' "" "target" "req/s" "p50 ms" "p99 ms"
+printf '|%s|%s|%s|%s|%s|\n' "----" "--------------------------------------------------" "------------" "-----------" "-----------"
+for n in "${order[@]}"; do
+  printf '| %-2s | %-48s | %10.0f | %9.3f | %9.3f |\n' "${n%%_*}" "${label[$n]}" "${rps[$n]}" "${p50[$n]}" "${p99[$n]}"
+done
+declare -A ratios
+ratios[b/a]=$(ratio "${rps[b]}" "${rps[a]}")
+ratios[d/c]=$(ratio "${rps[d]}" "${rps[c]}")
+ratios[d/e]=$(ratio "${rps[d]}" "${rps[e]}")
+ratios[f/e]=$(ratio "${rps[f]}" "${rps[e]}")
+ratio_order=(b/a d/c d/e f/e)
+if [ -n "${rps[b_many]:-}" ]; then
+  ratios["b(${KEYS})/b(1)"]=$(ratio "${rps[b_many]}" "${rps[b]}")
+  ratio_order+=("b(${KEYS})/b(1)")
+fi
+printf '\nratios (req/s):'
+for r in "${ratio_order[@]}"; do printf '  %s = %s' "$r" "${ratios[$r]}"; done
+printf '\ntargets: b/a >= 0.90, d/c >= 1.2, stretch d/e >= 0.8; b with %s keys must not drop\n' "$KEYS"
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+json=$outdir/load-$stamp.json
+{
+  printf '{\n  "time": "%s",\n  "cpus": %s,\n  "go": "%s",\n  "commit": "%s",\n' \
+    "$stamp" "$(nproc)" "$(go version | awk '{print $3}')" "$(git -C "$repo" rev-parse --short HEAD)"
+  printf '  "wrk": {"threads": %s, "connections": %s, "duration": "%s", "warmup": "%s"},\n' \
+    "$THREADS" "$CONNS" "$DURATION" "$WARMUP"
+  printf '  "keysSeeded": %s,\n  "results": {\n' "$KEYS"
+  sep=""
+  for n in "${order[@]}"; do
+    printf '%s    "%s": {"label": "%s", "rps": %s, "p50Ms": %s, "p99Ms": %s}' \
+      "$sep" "$n" "${label[$n]}" "${rps[$n]}" "${p50[$n]}" "${p99[$n]}"
+    sep=$',\n'
+  done
+  printf '\n  },\n  "ratios": {'
+  sep=""
+  for r in "${ratio_order[@]}"; do printf '%s"%s": %s' "$sep" "$r" "${ratios[$r]}"; sep=", "; done
+  printf '}\n}\n'
+} >"$json"
+cp "$json" "$outdir/load-latest.json"
+printf 'results: %s\n' "$json"
