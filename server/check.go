@@ -102,24 +102,58 @@ func setIdentity(h http.Header, id *latchkey.Identity) {
 // forwardedRequest reads the request a forward-auth caller holds from
 // X-Forwarded-Method / X-Original-Method, X-Forwarded-Uri / X-Original-URI
 // and X-Forwarded-Host, each falling back to the check request's own.
+//
+// A proxy sets one header of each pair and overwrites what its client sent
+// under that name, but a client could add the other name. So every value
+// present under either name must agree: a client that adds
+// "X-Forwarded-Uri: /public" to a proxy that sets X-Original-URI gets 400,
+// never the public route's answer.
 func forwardedRequest(r *http.Request) (method, host string, u *url.URL, err error) {
-	method = firstHeader(r.Header, "X-Forwarded-Method", "X-Original-Method")
+	method, err = agreedHeader(r.Header, "X-Forwarded-Method", "X-Original-Method")
+	if err != nil {
+		return "", "", nil, err
+	}
 	if method == "" {
 		method = r.Method
 	}
 	if !validMethod(method) {
 		return "", "", nil, latchkey.Invalid("X-Forwarded-Method is not an HTTP method")
 	}
-	host = firstHeader(r.Header, "X-Forwarded-Host")
+	if host, err = agreedHeader(r.Header, "X-Forwarded-Host"); err != nil {
+		return "", "", nil, err
+	}
 	if host == "" {
 		host = r.Host
 	}
-	uri := firstHeader(r.Header, "X-Forwarded-Uri", "X-Original-Uri")
+	uri, err := agreedHeader(r.Header, "X-Forwarded-Uri", "X-Original-Uri")
+	if err != nil {
+		return "", "", nil, err
+	}
 	if uri == "" {
 		return method, host, r.URL, nil
 	}
 	u, err = parseForwardedURI(uri)
 	return method, host, u, err
+}
+
+// agreedHeader returns the one value that every occurrence of the named
+// headers carries, "" when none is present, or VALIDATION_FAILED when they
+// disagree.
+func agreedHeader(h http.Header, names ...string) (string, error) {
+	var found string
+	for _, n := range names {
+		for _, v := range h.Values(n) {
+			v = strings.TrimSpace(v)
+			switch {
+			case v == "" || v == found:
+			case found == "":
+				found = v
+			default:
+				return "", latchkey.Invalid("conflicting values for %s", strings.Join(names, " / "))
+			}
+		}
+	}
+	return found, nil
 }
 
 // parseForwardedURI parses an origin-form request URI ("/path?query"), as
@@ -133,15 +167,6 @@ func parseForwardedURI(uri string) (*url.URL, error) {
 		return nil, latchkey.Invalid("X-Forwarded-Uri is not a valid request URI")
 	}
 	return u, nil
-}
-
-func firstHeader(h http.Header, names ...string) string {
-	for _, n := range names {
-		if v := strings.TrimSpace(h.Get(n)); v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // validMethod reports whether m is an HTTP token (RFC 9110).

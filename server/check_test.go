@@ -83,10 +83,20 @@ func TestForwardAuth(t *testing.T) {
 			"X-Forwarded-Host", "api.example.com", "X-API-KEY", sendKey)
 		wantAllowed(t, r)
 	})
-	t.Run("X-Forwarded wins over X-Original", func(t *testing.T) {
-		r := e.do("GET", "/auth/check", nil, "X-Forwarded-Method", "GET", "X-Original-Method", "POST",
-			"X-Forwarded-Uri", "/api/v1/messages", "X-Original-URI", "/api/v1/messages/send", "X-API-KEY", sendKey)
-		wantMessage(t, wantError(t, r, 403, latchkey.CodeInsufficientPermission), "'messages:read'")
+	t.Run("X-Forwarded and X-Original must agree", func(t *testing.T) {
+		// A client may add the header its proxy does not set: that must
+		// never pick the rule.
+		r := e.do("GET", "/auth/check", nil, "X-Original-Method", "GET", "X-Original-URI", "/api/v1/messages",
+			"X-Forwarded-Uri", "/status", "X-API-KEY", sendKey)
+		wantMessage(t, wantError(t, r, 400, latchkey.CodeValidationFailed), "conflicting")
+		r = e.do("GET", "/auth/check", nil, "X-Forwarded-Method", "GET", "X-Original-Method", "POST",
+			"X-Forwarded-Uri", "/api/v1/messages/send", "X-API-KEY", sendKey)
+		wantError(t, r, 400, latchkey.CodeValidationFailed)
+		r = e.do("GET", "/auth/check", nil, "X-Forwarded-Uri", "/status", "X-Forwarded-Uri", "/internal/x")
+		wantError(t, r, 400, latchkey.CodeValidationFailed)
+		// The same value under both names is fine.
+		wantAllowed(t, e.do("GET", "/auth/check", nil, "X-Forwarded-Method", "POST", "X-Original-Method", "POST",
+			"X-Forwarded-Uri", "/api/v1/messages/send", "X-Original-URI", "/api/v1/messages/send", "X-API-KEY", sendKey))
 	})
 	t.Run("any method on /auth/check; without forwarded headers its own", func(t *testing.T) {
 		wantAllowed(t, e.do("DELETE", "/auth/check", nil, bearer(noneKey)...))

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"text/template"
 
 	"github.com/latchkey/latchkey"
@@ -152,6 +153,9 @@ func (rs *responder) error(w http.ResponseWriter, r *http.Request, err error) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Del("Content-Length")
+	if e := (*latchkey.Error)(nil); errors.As(err, &e) && e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.FormatInt(ceilSeconds(e.RetryAfter), 10))
+	}
 	w.WriteHeader(d.Status)
 	w.Write(body)
 }
