@@ -161,3 +161,32 @@ func TestLimiterFailureAdmits(t *testing.T) {
 		}
 	}
 }
+
+func TestDryRunCountsNothing(t *testing.T) {
+	svc, _ := newLimitedService(t, latchkey.Limits{FailedAuth: latchkey.RateLimit{Limit: 2, Window: time.Minute}}, ratelimit.NewMemory())
+	mustUser(t, svc, "u")
+	ctx := context.Background()
+	_, secret, _ := svc.CreateKey(ctx, "u", latchkey.NewKey{Name: "k", RateLimit: &latchkey.RateLimit{Limit: 1, Window: time.Minute}})
+	dry := latchkey.VerifyRequest{Credential: secret, ClientIP: "192.0.2.7", DryRun: true}
+	for range 3 {
+		if _, err := svc.Verify(ctx, dry); err != nil {
+			t.Fatalf("dry run: %v", err)
+		}
+	}
+	if _, err := svc.Verify(ctx, latchkey.VerifyRequest{Credential: secret}); err != nil {
+		t.Fatalf("the one real request after dry runs: %v", err)
+	}
+	_, err := svc.Verify(ctx, dry)
+	wantCode(t, err, latchkey.CodeRateLimited) // a dry run still reports the state
+	for range 5 {
+		_, err := svc.Verify(ctx, latchkey.VerifyRequest{Credential: "tb_live_nope", ClientIP: "192.0.2.7", DryRun: true})
+		wantCode(t, err, latchkey.CodeInvalidAPIKey)
+	}
+	if err := svc.Usage().Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	keys, _, _ := svc.ListKeys(ctx, latchkey.KeyFilter{OwnerID: "u"}, "")
+	if keys[0].RequestCount != 1 {
+		t.Fatalf("requestCount = %d, want 1", keys[0].RequestCount)
+	}
+}

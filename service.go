@@ -495,7 +495,7 @@ func (s *Service) authenticateKey(ctx context.Context, raw, ip string) (*Key, er
 	now := s.now()
 	k, known := s.cache.key(hash, now)
 	if !known {
-		if err := s.checkFailures(ctx, ip); err != nil {
+		if err := s.checkFailures(ctx, ip, nil); err != nil {
 			return nil, err
 		}
 		gen := s.cache.generation()

@@ -56,6 +56,10 @@ type VerifyRequest struct {
 	// ClientIP, when set, is the address failed authentications are
 	// limited by (already resolved through trusted proxies).
 	ClientIP string
+	// DryRun answers as Verify would without counting anything: no use,
+	// no rate-limit hit, no failed authentication. For nginx's second call
+	// that only fetches the error of a check that already failed.
+	DryRun bool
 }
 
 // Verify authenticates a credential, resolves its tenant, checks what the
@@ -69,14 +73,17 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (*Identity, err
 	id, err := s.authenticate(ctx, req)
 	if err != nil {
 		if ErrorCode(err) == CodeInvalidAPIKey {
+			if req.DryRun {
+				return nil, s.checkFailures(ctx, req.ClientIP, err)
+			}
 			return nil, s.recordFailure(ctx, req.ClientIP, err)
 		}
 		return nil, err
 	}
-	if err := s.limit(ctx, id); err != nil {
+	if err := s.limit(ctx, id, req.DryRun); err != nil {
 		return nil, err
 	}
-	if id.Credential == CredentialAPIKey {
+	if id.Credential == CredentialAPIKey && !req.DryRun {
 		s.usage.Record(id.KeyID, s.now())
 	}
 	return id, nil
@@ -140,7 +147,7 @@ func (s *Service) authenticate(ctx context.Context, req VerifyRequest) (*Identit
 }
 
 // limit applies the credential's own rate limit, or the default one.
-func (s *Service) limit(ctx context.Context, id *Identity) error {
+func (s *Service) limit(ctx context.Context, id *Identity, dryRun bool) error {
 	rl := id.RateLimit
 	if rl == nil {
 		rl = s.limits.DefaultKey
@@ -152,11 +159,18 @@ func (s *Service) limit(ctx context.Context, id *Identity) error {
 	if id.Credential == CredentialOAuthToken {
 		bucket = "client:" + id.KeyID
 	}
-	st, err := s.Allow(ctx, bucket, *rl)
-	if err != nil {
-		return err
+	allow := s.limiter.Allow
+	if dryRun {
+		allow = s.limiter.Peek
+	}
+	st, err := allow(ctx, bucket, *rl, s.now())
+	if err != nil { // a failing limiter admits: limits must never take the API down
+		return nil
 	}
 	id.Limit = &st
+	if !st.Allowed {
+		return RateLimited(st)
+	}
 	return nil
 }
 
@@ -180,15 +194,16 @@ func (s *Service) Allow(ctx context.Context, bucket string, rl RateLimit) (Limit
 // checkFailures refuses a client address that has failed authentication
 // too often. It runs before a lookup that would reach the database, so a
 // flood of made-up keys from one address costs no more than the limit.
-func (s *Service) checkFailures(ctx context.Context, ip string) error {
+// It returns ok when the address may go on.
+func (s *Service) checkFailures(ctx context.Context, ip string, ok error) error {
 	if ip == "" || s.limiter == nil {
-		return nil
+		return ok
 	}
 	st, err := s.limiter.Peek(ctx, "fail:"+ip, s.limits.FailedAuth, s.now())
 	if err == nil && !st.Allowed {
 		return RateLimited(st)
 	}
-	return nil
+	return ok
 }
 
 // recordFailure counts a failed authentication from a client address and
@@ -209,7 +224,7 @@ func (s *Service) recordFailure(ctx context.Context, ip string, failure error) e
 // failed authentications to credentials checked outside Verify (root keys,
 // dashboard sign-in).
 func (s *Service) CheckFailedAuth(ctx context.Context, ip string) error {
-	return s.checkFailures(ctx, ip)
+	return s.checkFailures(ctx, ip, nil)
 }
 
 // RecordFailedAuth counts one failed authentication from ip and returns
