@@ -1,7 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -77,5 +81,40 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	}
 	if !strings.Contains(logs, `"path":"/api/v1/auth/api-keys/[redacted]"`) {
 		t.Errorf("key-shaped path segment not redacted:\n%s", logs)
+	}
+}
+
+func TestRoutineRequestsLogOnlyFailures(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		status int
+		want   string // level of the line; "" for none
+	}{
+		{"success is debug", http.StatusOK, ""},
+		{"redirect is debug", http.StatusFound, ""},
+		{"client error is logged", http.StatusUnauthorized, "INFO"},
+		{"server error is logged", http.StatusBadGateway, "ERROR"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			h := traceRequests(logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				markRoutine(r)
+				w.WriteHeader(c.status)
+			}), slog.New(slog.NewJSONHandler(&buf, nil))))
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/auth/check/lk_live_0123456789abcdefghijABCDEFGHIJ01", nil))
+			if c.want == "" {
+				if buf.Len() != 0 {
+					t.Fatalf("logged %s", buf.String())
+				}
+				return
+			}
+			var m map[string]any
+			if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+				t.Fatalf("log %q: %v", buf.String(), err)
+			}
+			if m["level"] != c.want || m["path"] != "/auth/check/[redacted]" {
+				t.Fatalf("log line %v", m)
+			}
+		})
 	}
 }

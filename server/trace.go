@@ -13,7 +13,15 @@ import (
 type requestInfo struct {
 	traceID string
 	code    string
+	// routine marks a hot-path request (a forward-auth check, a proxied
+	// request): its success is logged at debug level only, since at
+	// thousands per second one log line each costs more CPU than the check
+	// itself (bench/load.sh). Its failures are logged as any other.
+	routine bool
 }
+
+// markRoutine marks the request as a hot-path one; see requestInfo.routine.
+func markRoutine(r *http.Request) { requestInfoFrom(r.Context()).routine = true }
 
 type requestInfoKey struct{}
 
