@@ -67,4 +67,22 @@ func addRoutes(mux *http.ServeMux, svc *latchkey.Service, cfg Config, rs *respon
 	mux.Handle("POST /api/v1/admin/permissions", handleCreatePermission(svc, rs))
 	mux.Handle("GET /api/v1/admin/permissions", handleListPermissions(svc, rs))
 	mux.Handle("DELETE /api/v1/admin/permissions/{name}", handleDeletePermission(svc, rs))
+
+	const clients = "/api/v1/admin/oauth-clients"
+	mux.Handle("POST "+clients, handleCreateOAuthClient(svc, rs))
+	mux.Handle("GET "+clients, handleListOAuthClients(svc, rs))
+	mux.Handle("GET "+clients+"/{id}", handleGetOAuthClient(svc, rs))
+	mux.Handle("PATCH "+clients+"/{id}", handleUpdateOAuthClient(svc, rs))
+	mux.Handle("DELETE "+clients+"/{id}", handleDeleteOAuthClient(svc, rs))
+	mux.Handle("POST "+clients+"/{id}/rotate-secret", handleRotateOAuthClientSecret(svc, rs))
+
+	// OAuth 2.0 (SPEC §10). No method in the patterns: the endpoints answer
+	// a wrong method themselves, with an RFC 6749 body and not ours.
+	if o := cfg.OAuth; o != nil {
+		mux.Handle("/oauth/token", o.TokenHandler())
+		mux.Handle("/oauth/introspect", o.IntrospectHandler())
+		mux.Handle("/oauth/revoke", o.RevokeHandler())
+		mux.Handle("/.well-known/jwks.json", o.JWKSHandler())
+		mux.Handle("/.well-known/oauth-authorization-server", o.MetadataHandler())
+	}
 }

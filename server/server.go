@@ -44,6 +44,19 @@ type Config struct {
 	// Patterns; its sessions are also a user context for the self-service
 	// API (SPEC §6).
 	Dashboard Dashboard
+	// OAuth, when set, serves the OAuth 2.0 endpoints (SPEC §10). They
+	// write their own RFC 6749 error bodies, never the error template.
+	OAuth OAuthEndpoints
+}
+
+// OAuthEndpoints are the OAuth 2.0 authorization server's handlers, as
+// *oauth.Server provides them.
+type OAuthEndpoints interface {
+	TokenHandler() http.Handler      // POST /oauth/token
+	IntrospectHandler() http.Handler // POST /oauth/introspect
+	RevokeHandler() http.Handler     // POST /oauth/revoke
+	JWKSHandler() http.Handler       // GET /.well-known/jwks.json
+	MetadataHandler() http.Handler   // GET /.well-known/oauth-authorization-server
 }
 
 // Dashboard is the browser UI as the server mounts it.

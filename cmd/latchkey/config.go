@@ -60,9 +60,9 @@ var settings = []setting{
 		usage: "accept a bare x-user-id from trusted proxies"},
 	{env: "LATCHKEY_TRUSTED_PROXIES", flag: "trusted-proxies", def: "127.0.0.1/32,::1/128", active: true,
 		usage: "comma-separated CIDRs whose X-Forwarded-For and x-user-id are believed"},
-	{env: "LATCHKEY_ISSUER", flag: "issuer",
+	{env: "LATCHKEY_ISSUER", flag: "issuer", active: true,
 		usage: "OAuth iss (default: http://<addr>)"},
-	{env: "LATCHKEY_TOKEN_TTL", flag: "token-ttl", def: "1h",
+	{env: "LATCHKEY_TOKEN_TTL", flag: "token-ttl", def: "1h", active: true,
 		usage: "OAuth access-token lifetime"},
 }
 

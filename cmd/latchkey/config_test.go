@@ -117,7 +117,7 @@ func TestConfigFromEnvironment(t *testing.T) {
 	if cfg.Issuer != "http://localhost:9000" {
 		t.Errorf("Issuer = %q; want the address, naming localhost for 0.0.0.0", cfg.Issuer)
 	}
-	wantInactive := []string{"LATCHKEY_REDIS_URL", "LATCHKEY_TOKEN_TTL"}
+	wantInactive := []string{"LATCHKEY_REDIS_URL"}
 	if !slices.Equal(cfg.Inactive, wantInactive) {
 		t.Errorf("Inactive = %v; want %v", cfg.Inactive, wantInactive)
 	}

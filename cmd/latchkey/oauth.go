@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
+	"net"
 	"strings"
 
 	"github.com/latchkey/latchkey"
@@ -29,6 +31,26 @@ func oauthConfig(cfg *config) (oauth.Config, error) {
 		KeyEncryptionKey: kek,
 		TrustedProxies:   cfg.TrustedProxies,
 	}, nil
+}
+
+// newOAuthServer starts serve's OAuth authorization server and makes svc
+// accept its access tokens wherever keys are accepted. The default issuer
+// names the address actually listened on, so that port 0 works.
+func newOAuthServer(ctx context.Context, cfg *config, svc *latchkey.Service, store latchkey.Store, ln net.Listener, log *slog.Logger) (*oauth.Server, error) {
+	ocfg, err := oauthConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("OAuth: %w", err)
+	}
+	if cfg.Issuer == defaultIssuer(cfg.Addr) {
+		ocfg.Issuer = defaultIssuer(ln.Addr().String())
+	}
+	ocfg.Logger = log
+	s, err := oauth.New(ctx, svc, store, ocfg)
+	if err != nil {
+		return nil, fmt.Errorf("OAuth: %w", err)
+	}
+	svc.SetTokenVerifier(s)
+	return s, nil
 }
 
 func runOAuthClientsCreate(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) error {

@@ -69,6 +69,10 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	defer ln.Close() // a no-op once Shutdown has closed it
+	oauthSrv, err := newOAuthServer(ctx, cfg, svc, store, ln, log)
+	if err != nil {
+		return err
+	}
 	prx, err := listenProxy(cfg, svc, table, tmpl, log)
 	if err != nil {
 		return err
@@ -88,6 +92,7 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 
 	var draining atomic.Bool
 	handler := server.New(svc, server.Config{
+		OAuth:           oauthSrv,
 		ErrorTemplate:   tmpl,
 		TrustUserHeader: cfg.TrustUserHeader,
 		TrustedProxies:  cfg.TrustedProxies,
