@@ -73,7 +73,7 @@ nginx_bin=$(command -v nginx)
 log "building latchkey, benchserver and seed"
 (cd "$repo" && CGO_ENABLED=0 go build -o "$work/latchkey" ./cmd/latchkey \
   && go build -o "$work/benchserver" ./bench/cmd/benchserver \
-  && go build -o "$work/seed" ./bench/seed)
+  && go build -o "$work/seed" ./bench/cmd/seed)
 
 # ---- ports and processes ----------------------------------------------------
 
@@ -83,7 +83,9 @@ taken=" "
 free_port() {
   local p
   while :; do
-    p=$((20000 + RANDOM % 40000))
+    # Below the ephemeral range (32768+), where outgoing connections
+    # could already hold the port.
+    p=$((20000 + RANDOM % 12000))
     case $taken in *" $p "*) continue ;; esac
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       taken="$taken$p "
