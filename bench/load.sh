@@ -10,11 +10,13 @@
 #   f  nginx auth_request -> Latchkey /auth/check, then proxy_pass (keepalive to both)
 #
 # and prints req/s, p50 and p99 for each with the ratios b/a, d/c, d/e, f/e.
-# With KEYS=N (default 1000000; 0 skips it) it then seeds N more keys into
-# the store and measures b again: the cached hot path must not slow down.
+# With KEYS=N (default 1000000; 0 skips it) a second Latchkey serves a copy
+# of the store with N more keys, and b is measured on both: the cached hot
+# path must not slow down.
 #
 # Usage: bash bench/load.sh
 # Settings (environment): THREADS=2 CONNS=64 DURATION=10s WARMUP=2s KEYS=1000000
+#   ROUNDS=3 (every target is measured once per round; the best round counts)
 #
 # Everything started here listens on 127.0.0.1 and is stopped on exit.
 # Results: a table on stdout and bench/out/load-<time>.json (gitignored).
@@ -25,6 +27,7 @@ CONNS=${CONNS:-64}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 KEYS=${KEYS:-1000000}
+ROUNDS=${ROUNDS:-3}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 outdir=$repo/bench/out
@@ -127,22 +130,31 @@ lk users create --id bench --tenant t1 >/dev/null 2>&1
 api_key=$(lk keys create --user bench --name bench --tenant t1 2>/dev/null)
 [ -n "$api_key" ] || die "could not create the benchmark key"
 
-lk_pid=""
+# start_latchkey DB ADDR [PROXY_ADDR]: latchkey serve on that database.
 start_latchkey() {
-  LATCHKEY_ADDR="127.0.0.1:$p_lk" \
+  LATCHKEY_DATABASE_URL="sqlite:$1" \
+    LATCHKEY_ADDR="127.0.0.1:$2" \
     LATCHKEY_ROOT_KEY="$root_key" \
-    LATCHKEY_PROXY_ADDR="127.0.0.1:$p_lkproxy" \
+    LATCHKEY_PROXY_ADDR="${3:+127.0.0.1:$3}" \
     LATCHKEY_UPSTREAM="http://127.0.0.1:$p_bare" \
-    "$work/latchkey" serve 2>>"$work/latchkey.log" &
-  lk_pid=$!
-  pids+=("$lk_pid")
-  wait_http "http://127.0.0.1:$p_lk/healthz"
+    "$work/latchkey" serve 2>>"$work/latchkey-$2.log" &
+  pids+=($!)
 }
-stop_latchkey() {
-  kill "$lk_pid"
-  wait "$lk_pid" 2>/dev/null || true
-}
-start_latchkey
+
+# With KEYS, a second Latchkey serves a copy of the database that holds
+# KEYS more keys, so the rounds below measure 1 key and many side by side.
+if [ "$KEYS" -gt 0 ]; then
+  p_lk_many=$(free_port)
+  for ext in "" -wal -shm; do
+    [ ! -e "$work/latchkey.db$ext" ] || cp "$work/latchkey.db$ext" "$work/many.db$ext"
+  done
+  log "seeding $KEYS more keys into a copy of the store"
+  stored=$("$work/seed" -db "$work/many.db" -user bench -tenant t1 -n "$KEYS")
+  start_latchkey "$work/many.db" "$p_lk_many"
+fi
+start_latchkey "$work/latchkey.db" "$p_lk" "$p_lkproxy"
+wait_http "http://127.0.0.1:$p_lk/healthz"
+[ "$KEYS" -eq 0 ] || wait_http "http://127.0.0.1:$p_lk_many/healthz"
 
 # ---- nginx -------------------------------------------------------------------
 
@@ -237,50 +249,55 @@ to_ms() {
   }'
 }
 
-declare -A rps p50 p99 label
+declare -A rps p50 p99 label rounds
 order=()
 
-# measure NAME LABEL URL: one warm-up, then the timed run.
+# measure NAME LABEL URL: one warm-up, then the timed run. Over the rounds,
+# each target keeps its best run (other work on the machine only ever
+# slows a run down); every run is in the JSON.
 measure() {
-  local name=$1 url=$3 out
+  local name=$1 url=$3 out r l50 l99
   label[$name]=$2
   check_200 "$url"
   wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -H "Authorization: Bearer $api_key" "$url" >/dev/null
   out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -H "Authorization: Bearer $api_key" "$url")
-  printf '%s\n' "$out" >"$work/wrk-$name.txt"
   if grep -q 'Non-2xx' <<<"$out"; then
     printf '%s\n' "$out" >&2
     die "$name: some responses were not 2xx; the numbers would be meaningless"
   fi
-  rps[$name]=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-  p50[$name]=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
-  p99[$name]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
-  order+=("$name")
-  log "$(printf '%-3s %-48s %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms' \
-    "$name" "${label[$name]}" "${rps[$name]}" "${p50[$name]}" "${p99[$name]}")"
+  r=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  l50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+  l99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+  rounds[$name]="${rounds[$name]:+${rounds[$name]}, }{\"rps\": $r, \"p50Ms\": $l50, \"p99Ms\": $l99}"
+  if [ -z "${rps[$name]:-}" ]; then
+    order+=("$name")
+  fi
+  if [ -z "${rps[$name]:-}" ] || awk -v x="$r" -v y="${rps[$name]}" 'BEGIN { exit !(x > y) }'; then
+    rps[$name]=$r p50[$name]=$l50 p99[$name]=$l99
+  fi
+  log "$(printf '%-6s %-48s %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms' \
+    "$name" "$2" "$r" "$l50" "$l99")"
 }
 
-log "wrk -t$THREADS -c$CONNS -d$DURATION (warm-up $WARMUP) on $(nproc) CPUs"
-measure a "bare net/http handler" "$base:$p_bare/"
-measure b "Latchkey /auth/check, valid key" "$base:$p_lk/auth/check"
-measure c "httputil.ReverseProxy (default) -> bare" "$base:$p_goproxy/"
-measure d "Latchkey proxy -> bare" "$base:$p_lkproxy/"
-measure e "nginx proxy_pass -> bare" "$base:$p_nginx_proxy/"
-measure f "nginx auth_request Latchkey + proxy_pass" "$base:$p_nginx_auth/"
-
-if [ "$KEYS" -gt 0 ]; then
-  stop_latchkey
-  log "seeding $KEYS more keys into the store"
-  stored=$("$work/seed" -db "$work/latchkey.db" -user bench -tenant t1 -n "$KEYS")
-  start_latchkey
-  measure b_many "Latchkey /auth/check, $stored keys in store" "$base:$p_lk/auth/check"
-fi
+log "wrk -t$THREADS -c$CONNS -d$DURATION (warm-up $WARMUP) on $(nproc) CPUs, $ROUNDS rounds"
+for round in $(seq "$ROUNDS"); do
+  log "round $round of $ROUNDS"
+  measure a "bare net/http handler" "$base:$p_bare/"
+  measure b "Latchkey /auth/check, valid key" "$base:$p_lk/auth/check"
+  measure c "httputil.ReverseProxy (default) -> bare" "$base:$p_goproxy/"
+  measure d "Latchkey proxy -> bare" "$base:$p_lkproxy/"
+  measure e "nginx proxy_pass -> bare" "$base:$p_nginx_proxy/"
+  measure f "nginx auth_request Latchkey + proxy_pass" "$base:$p_nginx_auth/"
+  if [ "$KEYS" -gt 0 ]; then
+    measure b_many "Latchkey /auth/check, $stored keys in store" "$base:$p_lk_many/auth/check"
+  fi
+done
 
 # ---- report --------------------------------------------------------------------
 
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", x / y }'; }
 
-printf '\nwrk -t%s -c%s -d%s --latency, %s CPUs, %s\n\n' "$THREADS" "$CONNS" "$DURATION" "$(nproc)" "$(go version | awk '{print $3}')"
+printf '\nwrk -t%s -c%s -d%s --latency, %s CPUs, %s; best of %s rounds\n\n' "$THREADS" "$CONNS" "$DURATION" "$(nproc)" "$(go version | awk '{print $3}')" "$ROUNDS"
 printf '| %-2s | %-48s | %10s | %9s | %9s |\n' "" "target" "req/s" "p50 ms" "p99 ms"
 printf '|%s|%s|%s|%s|%s|\n' "----" "--------------------------------------------------" "------------" "-----------" "-----------"
 for n in "${order[@]}"; do
@@ -307,11 +324,12 @@ json=$outdir/load-$stamp.json
     "$stamp" "$(nproc)" "$(go version | awk '{print $3}')" "$(git -C "$repo" rev-parse --short HEAD)"
   printf '  "wrk": {"threads": %s, "connections": %s, "duration": "%s", "warmup": "%s"},\n' \
     "$THREADS" "$CONNS" "$DURATION" "$WARMUP"
+  printf '  "rounds": %s,\n  "best": "each target: its round with the most req/s",\n' "$ROUNDS"
   printf '  "keysSeeded": %s,\n  "results": {\n' "$KEYS"
   sep=""
   for n in "${order[@]}"; do
-    printf '%s    "%s": {"label": "%s", "rps": %s, "p50Ms": %s, "p99Ms": %s}' \
-      "$sep" "$n" "${label[$n]}" "${rps[$n]}" "${p50[$n]}" "${p99[$n]}"
+    printf '%s    "%s": {"label": "%s", "rps": %s, "p50Ms": %s, "p99Ms": %s,\n          "rounds": [%s]}' \
+      "$sep" "$n" "${label[$n]}" "${rps[$n]}" "${p50[$n]}" "${p99[$n]}" "${rounds[$n]}"
     sep=$',\n'
   done
   printf '\n  },\n  "ratios": {'
