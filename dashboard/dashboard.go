@@ -30,6 +30,7 @@ import (
 	"net/netip"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/latchkey/latchkey"
@@ -64,6 +65,7 @@ type Dashboard struct {
 	origin  *http.CrossOriginProtection
 	byAddr  *limiter
 	byEmail *limiter
+	pruned  atomic.Int64 // unix seconds of the last sweep of ended sessions
 }
 
 // Sign-in limits: a burst, then a steady rate. Per address: 10 attempts,
@@ -124,6 +126,23 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.mux.ServeHTTP(w, r)
+}
+
+// pruneInterval is how often sign-ins sweep ended sessions from the
+// database; a session that ended is refused either way.
+const pruneInterval = time.Hour
+
+// pruneSessions removes ended sessions at most once per pruneInterval.
+// It runs on sign-in, which is when sessions accumulate.
+func (d *Dashboard) pruneSessions(ctx context.Context) {
+	now := d.cfg.Now().Unix()
+	last := d.pruned.Load()
+	if now-last < int64(pruneInterval/time.Second) || !d.pruned.CompareAndSwap(last, now) {
+		return
+	}
+	if _, err := d.svc.PruneSessions(ctx); err != nil {
+		d.internalError(ctx, err)
+	}
 }
 
 // asset returns the versioned URL of a static file.

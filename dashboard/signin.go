@@ -104,6 +104,7 @@ func (d *Dashboard) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.byEmail.reset(strings.ToLower(email))
+	d.pruneSessions(r.Context())
 	d.setCookie(w, r, sessionCookie, token, latchkey.SessionMaxLifetime)
 	d.clearCookie(w, r, signInCookie)
 	http.Redirect(w, r, next, http.StatusSeeOther)
