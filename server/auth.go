@@ -75,7 +75,7 @@ func rootKey(svc *latchkey.Service, r *http.Request, scope, customerMsg string) 
 	if isCustomerKey(cred) {
 		return nil, refuseCustomerKey(svc, r, cred, customerMsg)
 	}
-	rk, err := svc.AuthenticateRoot(r.Context(), cred)
+	rk, err := authenticateRoot(svc, r, cred)
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +83,21 @@ func rootKey(svc *latchkey.Service, r *http.Request, scope, customerMsg string) 
 		return nil, forbidden("This root key lacks the '" + scope + "' scope.")
 	}
 	return rk, nil
+}
+
+// authenticateRoot checks a root key, counting a bad one against the
+// client's address (SPEC §9: failed authentications are limited per client
+// address) and refusing an address over its limit before any lookup.
+func authenticateRoot(svc *latchkey.Service, r *http.Request, cred string) (*latchkey.RootKey, error) {
+	ip := requestInfoFrom(r.Context()).clientIP(r)
+	if err := svc.CheckFailedAuth(r.Context(), ip); err != nil {
+		return nil, err
+	}
+	rk, err := svc.AuthenticateRoot(r.Context(), cred)
+	if latchkey.ErrorCode(err) == latchkey.CodeInvalidAPIKey {
+		return nil, svc.RecordFailedAuth(r.Context(), ip, err)
+	}
+	return rk, err
 }
 
 // refuseCustomerKey answers a customer key presented where only root keys
@@ -112,7 +127,20 @@ func adminAuth(svc *latchkey.Service, r *http.Request) error {
 // trying in order: a dashboard session, a root key with "keys:manage" plus
 // x-user-id, and (when trusted) a bare x-user-id from a trusted proxy.
 // Users named by x-user-id are created on first use.
+//
+// Each user's management requests are rate limited (latchkey.Limits.Management).
 func actingUser(svc *latchkey.Service, cfg Config, r *http.Request) (*latchkey.User, error) {
+	u, err := resolveUser(svc, cfg, r)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := svc.Allow(r.Context(), "user:"+u.ID, svc.ManagementLimit()); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+func resolveUser(svc *latchkey.Service, cfg Config, r *http.Request) (*latchkey.User, error) {
 	if u, ok, err := sessionUser(cfg, r); ok || err != nil {
 		return u, err
 	}
@@ -126,7 +154,7 @@ func actingUser(svc *latchkey.Service, cfg Config, r *http.Request) (*latchkey.U
 		if isCustomerKey(cred) {
 			return nil, refuseCustomerKey(svc, r, cred, msgKeysNotForCustomerKeys)
 		}
-		rk, err := svc.AuthenticateRoot(r.Context(), cred)
+		rk, err := authenticateRoot(svc, r, cred)
 		if err != nil {
 			return nil, err
 		}
@@ -168,8 +196,41 @@ func trustedPeer(trusted []netip.Prefix, remoteAddr string) bool {
 	if err != nil {
 		return false
 	}
+	return inPrefixes(trusted, ap.Addr().Unmap().WithZone(""))
+}
+
+// clientIP is the address of the client a request comes from: the peer,
+// or behind trusted proxies the rightmost X-Forwarded-For entry that is not
+// itself a trusted proxy (entries left of it could be made up by the client).
+func clientIP(trusted []netip.Prefix, r *http.Request) string {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
 	addr := ap.Addr().Unmap().WithZone("")
-	for _, p := range trusted {
+	if !inPrefixes(trusted, addr) {
+		return addr.String()
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	for i := len(xff) - 1; i >= 0; i-- {
+		hops := strings.Split(xff[i], ",")
+		for j := len(hops) - 1; j >= 0; j-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(hops[j]))
+			if err != nil {
+				return addr.String() // a garbled chain: trust only what we saw
+			}
+			hop = hop.Unmap().WithZone("")
+			if !inPrefixes(trusted, hop) {
+				return hop.String()
+			}
+			addr = hop
+		}
+	}
+	return addr.String()
+}
+
+func inPrefixes(prefixes []netip.Prefix, addr netip.Addr) bool {
+	for _, p := range prefixes {
 		if p.Contains(addr) {
 			return true
 		}

@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/latchkey/latchkey"
@@ -33,9 +35,10 @@ const headerReplay = "X-Latchkey-Replay"
 // authorizer decides whether a request may pass: the routes table picks the
 // rule, svc.Verify checks the credential against it.
 type authorizer struct {
-	svc           *latchkey.Service
-	table         *routes.Table
-	requireTenant bool
+	svc            *latchkey.Service
+	table          *routes.Table
+	requireTenant  bool
+	trustedProxies []netip.Prefix // whose X-Forwarded-For names the client
 }
 
 var errDenied = &latchkey.Error{Code: latchkey.CodeForbidden, Message: "Access to this endpoint is denied."}
@@ -67,6 +70,10 @@ func (a *authorizer) authorize(ctx context.Context, r *http.Request, method, hos
 		Permissions:   rule.Permissions,
 		Environment:   rule.Environment,
 		RequireTenant: a.requireTenant || rule.RequireTenant,
+		ClientIP:      clientIP(a.trustedProxies, r),
+		// nginx's replay only fetches the answer to a check already
+		// counted; it must not count the request, its failure or its use again.
+		DryRun: r.Header.Get(headerReplay) != "" && trustedPeer(a.trustedProxies, r.RemoteAddr),
 	})
 }
 
@@ -97,6 +104,17 @@ func setIdentity(h http.Header, id *latchkey.Identity) {
 	}
 	h.Set(HeaderEnvironment, id.Environment)
 	h.Set(HeaderPermissions, strings.Join(id.Permissions, ","))
+}
+
+// setRateLimit writes the RateLimit-* headers of an authenticated response
+// (nothing for a credential without a limit).
+func setRateLimit(h http.Header, st *latchkey.LimitStatus) {
+	if st == nil {
+		return
+	}
+	h.Set("RateLimit-Limit", strconv.Itoa(st.Limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(st.Remaining))
+	h.Set("RateLimit-Reset", strconv.FormatInt(ceilSeconds(st.Reset), 10))
 }
 
 // forwardedRequest reads the request a forward-auth caller holds from
@@ -202,6 +220,7 @@ func handleCheck(a *authorizer, rs *responder) http.Handler {
 		}
 		if id != nil {
 			setIdentity(w.Header(), id)
+			setRateLimit(w.Header(), id.Limit)
 		}
 		w.WriteHeader(http.StatusOK)
 		return nil

@@ -153,8 +153,11 @@ func (rs *responder) error(w http.ResponseWriter, r *http.Request, err error) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Del("Content-Length")
-	if e := (*latchkey.Error)(nil); errors.As(err, &e) && e.RetryAfter > 0 {
-		h.Set("Retry-After", strconv.FormatInt(ceilSeconds(e.RetryAfter), 10))
+	if e := (*latchkey.Error)(nil); errors.As(err, &e) {
+		if e.RetryAfter > 0 {
+			h.Set("Retry-After", strconv.FormatInt(ceilSeconds(e.RetryAfter), 10))
+		}
+		setRateLimit(h, e.Limit)
 	}
 	w.WriteHeader(d.Status)
 	w.Write(body)

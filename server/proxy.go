@@ -60,7 +60,7 @@ func NewProxy(svc *latchkey.Service, cfg ProxyConfig) http.Handler {
 	}
 	rs := &responder{log: cfg.Logger, tmpl: cfg.ErrorTemplate}
 	p := &proxy{
-		auth:    &authorizer{svc: svc, table: cfg.Routes, requireTenant: cfg.RequireTenant},
+		auth:    &authorizer{svc: svc, table: cfg.Routes, requireTenant: cfg.RequireTenant, trustedProxies: cfg.TrustedProxies},
 		cfg:     cfg,
 		rs:      rs,
 		forward: &httputil.ReverseProxy{},
@@ -131,8 +131,11 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := &proxyTarget{upstream: p.cfg.Upstream, identity: id}
-	if id != nil && id.Environment == "test" {
-		t.upstream = p.cfg.TestUpstream
+	if id != nil {
+		if id.Environment == "test" {
+			t.upstream = p.cfg.TestUpstream
+		}
+		setRateLimit(w.Header(), id.Limit)
 	}
 	p.forward.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), proxyTargetKey{}, t)))
 }

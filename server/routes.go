@@ -20,7 +20,7 @@ func addRoutes(mux *http.ServeMux, svc *latchkey.Service, cfg Config, rs *respon
 	mux.Handle("POST /api/v1/keys/verify", handleVerifyKey(svc, rs, cfg.RequireTenant))
 	// Forward auth: every method; the request being authorized is described
 	// by X-Forwarded-* / X-Original-* headers.
-	mux.Handle("/auth/check", handleCheck(&authorizer{svc: svc, table: cfg.routeTable(), requireTenant: cfg.RequireTenant}, rs))
+	mux.Handle("/auth/check", handleCheck(&authorizer{svc: svc, table: cfg.routeTable(), requireTenant: cfg.RequireTenant, trustedProxies: cfg.TrustedProxies}, rs))
 
 	// Self-service: the acting user's own keys (SPEC §6, §7).
 	const self = "/api/v1/auth/api-keys"

@@ -83,6 +83,7 @@ func New(svc *latchkey.Service, cfg Config) http.Handler {
 	h = limitBody(h, maxBodyBytes)
 	h = recoverPanics(h, rs)
 	h = logRequests(h, cfg.Logger)
+	h = trustProxies(h, cfg.TrustedProxies)
 	h = traceRequests(h)
 	return h
 }

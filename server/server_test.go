@@ -63,13 +63,21 @@ var start = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func newTestEnv(t *testing.T, opts ...func(*Config)) *testEnv {
 	t.Helper()
+	return newTestEnvWith(t, latchkey.ServiceConfig{}, opts...)
+}
+
+// newTestEnvWith is newTestEnv with service settings (limits, limiter);
+// the key prefix and clock are always the test's.
+func newTestEnvWith(t *testing.T, sc latchkey.ServiceConfig, opts ...func(*Config)) *testEnv {
+	t.Helper()
 	db, err := sqlite.Open(filepath.Join(t.TempDir(), "latchkey.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	c := &clock{now: start}
-	svc := latchkey.NewService(db, latchkey.ServiceConfig{KeyPrefix: "tb", Now: c.Now})
+	sc.KeyPrefix, sc.Now = "tb", c.Now
+	svc := latchkey.NewService(db, sc)
 	logs := &syncBuffer{}
 	cfg := Config{
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"net/netip"
 )
 
 // requestInfo is per-request state shared by the middleware and the
@@ -18,6 +19,18 @@ type requestInfo struct {
 	// thousands per second one log line each costs more CPU than the check
 	// itself (bench/load.sh). Its failures are logged as any other.
 	routine bool
+	trusted []netip.Prefix // proxies whose X-Forwarded-For names the client
+}
+
+// clientIP is the request's client address through the trusted proxies.
+func (info *requestInfo) clientIP(r *http.Request) string { return clientIP(info.trusted, r) }
+
+// trustProxies records which proxies' X-Forwarded-For names the client.
+func trustProxies(next http.Handler, trusted []netip.Prefix) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requestInfoFrom(r.Context()).trusted = trusted
+		next.ServeHTTP(w, r)
+	})
 }
 
 // markRoutine marks the request as a hot-path one; see requestInfo.routine.

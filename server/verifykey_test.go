@@ -1,15 +1,11 @@
 package server
 
 import (
-	"log/slog"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/ratelimit"
-	"github.com/latchkey/latchkey/sqlite"
 )
 
 func TestVerifyAPI(t *testing.T) {
@@ -114,25 +110,7 @@ func TestVerifyAPI(t *testing.T) {
 // newLimitedEnv is newTestEnv with a real in-memory rate limiter.
 func newLimitedEnv(t *testing.T, opts ...func(*Config)) *testEnv {
 	t.Helper()
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "latchkey.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	c := &clock{now: start}
-	svc := latchkey.NewService(db, latchkey.ServiceConfig{KeyPrefix: "tb", Now: c.Now, Limiter: ratelimit.NewMemory()})
-	logs := &syncBuffer{}
-	cfg := Config{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Ready: db.Ping}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	srv := httptest.NewServer(New(svc, cfg))
-	t.Cleanup(srv.Close)
-	_, root, err := svc.CreateRootKey(t.Context(), "test", []string{latchkey.ScopeAll})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testEnv{t: t, svc: svc, db: db, clock: c, srv: srv, root: root, logs: logs}
+	return newTestEnvWith(t, latchkey.ServiceConfig{Limiter: ratelimit.NewMemory()}, opts...)
 }
 
 func TestVerifyAPIRateLimits(t *testing.T) {

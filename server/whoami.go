@@ -55,10 +55,12 @@ func handleWhoAmI(svc *latchkey.Service, rs *responder, requireTenant bool) http
 			Credential:    cred,
 			TenantID:      strings.TrimSpace(r.Header.Get("X-Tenant-Id")),
 			RequireTenant: requireTenant,
+			ClientIP:      requestInfoFrom(r.Context()).clientIP(r),
 		})
 		if err != nil {
 			return err
 		}
+		setRateLimit(w.Header(), id.Limit)
 		out := whoamiJSON{
 			Credential: id.Credential,
 			User:       idJSON{ID: id.OwnerID},

@@ -1,0 +1,168 @@
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/apikey"
+	"github.com/latchkey/latchkey/ratelimit"
+	"github.com/latchkey/latchkey/routes"
+)
+
+func wantRateLimitHeaders(t *testing.T, r response, limit, remaining int) {
+	t.Helper()
+	if got := r.header.Get("RateLimit-Limit"); got != strconv.Itoa(limit) {
+		t.Fatalf("RateLimit-Limit = %q, want %d", got, limit)
+	}
+	if got := r.header.Get("RateLimit-Remaining"); got != strconv.Itoa(remaining) {
+		t.Fatalf("RateLimit-Remaining = %q, want %d", got, remaining)
+	}
+	reset, err := strconv.Atoi(r.header.Get("RateLimit-Reset"))
+	if err != nil || reset < 1 || reset > 61 {
+		t.Fatalf("RateLimit-Reset = %q", r.header.Get("RateLimit-Reset"))
+	}
+}
+
+func TestRateLimitHeadersAndRetryAfter(t *testing.T) {
+	e := newLimitedEnv(t)
+	e.user("u1")
+	_, secret := e.key("u1", latchkey.NewKey{RateLimit: &latchkey.RateLimit{Limit: 3, Window: time.Minute}})
+	_, unlimited := e.key("u1", latchkey.NewKey{})
+
+	r := e.do("GET", "/api/v1/users/me", nil, "X-API-KEY", secret)
+	wantStatus(t, r, 200)
+	wantRateLimitHeaders(t, r, 3, 2)
+	r = e.check("GET", "/anything", "Authorization", "Bearer "+secret)
+	wantAllowed(t, r)
+	wantRateLimitHeaders(t, r, 3, 1)
+	r = e.do("GET", "/api/v1/users/me", nil, "X-API-KEY", secret)
+	wantRateLimitHeaders(t, r, 3, 0)
+
+	for _, r := range []response{
+		e.do("GET", "/api/v1/users/me", nil, "X-API-KEY", secret),
+		e.check("GET", "/anything", "Authorization", "Bearer "+secret),
+	} {
+		wantError(t, r, 429, latchkey.CodeRateLimited)
+		wantRateLimitHeaders(t, r, 3, 0)
+		if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 || ra > 61 {
+			t.Fatalf("Retry-After = %q", r.header.Get("Retry-After"))
+		}
+	}
+	// A key without a limit carries no RateLimit headers.
+	r = e.do("GET", "/api/v1/users/me", nil, "X-API-KEY", unlimited)
+	wantStatus(t, r, 200)
+	if r.header.Get("RateLimit-Limit") != "" {
+		t.Fatalf("unlimited key got RateLimit-Limit %q", r.header.Get("RateLimit-Limit"))
+	}
+}
+
+func TestProxyRateLimit(t *testing.T) {
+	e := newLimitedEnv(t)
+	e.user("u1")
+	_, secret := e.key("u1", latchkey.NewKey{RateLimit: &latchkey.RateLimit{Limit: 1, Window: time.Minute}})
+	up := newUpstream(t, "live")
+	u, _ := url.Parse(up.URL)
+	tb, err := routes.Parse("routes.yaml", []byte("default: authenticated\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httptest.NewServer(NewProxy(e.svc, ProxyConfig{Upstream: u, TestUpstream: u, Routes: tb, Logger: slog.New(slog.DiscardHandler)}))
+	t.Cleanup(proxy.Close)
+	send := func() *http.Response {
+		req, _ := http.NewRequest("GET", proxy.URL+"/v1/things", nil)
+		req.Header.Set("X-API-KEY", secret)
+		res, err := proxy.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	if res := send(); res.StatusCode != http.StatusTeapot || res.Header.Get("RateLimit-Remaining") != "0" || res.Header.Get("RateLimit-Limit") != "1" {
+		t.Fatalf("first: %d %v", res.StatusCode, res.Header)
+	}
+	if res := send(); res.StatusCode != 429 || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("second: %d %v", res.StatusCode, res.Header)
+	}
+	if up.count() != 1 {
+		t.Fatalf("upstream saw %d requests, want 1", up.count())
+	}
+}
+
+func TestManagementAPIIsLimitedPerUser(t *testing.T) {
+	e := newTestEnvWith(t, latchkey.ServiceConfig{Limiter: ratelimit.NewMemory(),
+		Limits: latchkey.Limits{Management: latchkey.RateLimit{Limit: 3, Window: time.Minute}}})
+	for range 3 {
+		wantStatus(t, e.do("GET", "/api/v1/auth/api-keys", nil, e.as("alice")...), 200)
+	}
+	wantError(t, e.do("GET", "/api/v1/auth/api-keys", nil, e.as("alice")...), 429, latchkey.CodeRateLimited)
+	wantStatus(t, e.do("GET", "/api/v1/auth/api-keys", nil, e.as("bob")...), 200)
+}
+
+func TestFailedAuthenticationsLimitedPerAddress(t *testing.T) {
+	e := newTestEnvWith(t, latchkey.ServiceConfig{Limiter: ratelimit.NewMemory(),
+		Limits: latchkey.Limits{FailedAuth: latchkey.RateLimit{Limit: 3, Window: time.Minute}}})
+	e.user("u1")
+	_, good := e.key("u1", latchkey.NewKey{})
+	wantStatus(t, e.do("GET", "/api/v1/users/me", nil, "X-API-KEY", good), 200)
+	random := func(env string) string { k, _ := apikey.Generate("tb", env); return k.String() }
+	for range 3 {
+		wantError(t, e.do("GET", "/api/v1/users/me", nil, "X-API-KEY", random("live")), 401, latchkey.CodeInvalidAPIKey)
+	}
+	// Over the limit: customer keys and root keys alike are refused
+	// before any lookup, on every endpoint.
+	wantError(t, e.do("GET", "/api/v1/users/me", nil, "X-API-KEY", random("live")), 429, latchkey.CodeRateLimited)
+	wantError(t, e.check("GET", "/x", "X-API-KEY", random("test")), 429, latchkey.CodeRateLimited)
+	wantError(t, e.do("GET", "/api/v1/admin/tenants", nil, "Authorization", "Bearer "+random("root")), 429, latchkey.CodeRateLimited)
+	// A key this node already verified keeps working.
+	wantStatus(t, e.do("GET", "/api/v1/users/me", nil, "X-API-KEY", good), 200)
+}
+
+func TestRootKeyFailuresCount(t *testing.T) {
+	e := newTestEnvWith(t, latchkey.ServiceConfig{Limiter: ratelimit.NewMemory(),
+		Limits: latchkey.Limits{FailedAuth: latchkey.RateLimit{Limit: 2, Window: time.Minute}}})
+	for range 2 {
+		k, _ := apikey.Generate("tb", "root")
+		wantError(t, e.do("GET", "/api/v1/admin/tenants", nil, "Authorization", "Bearer "+k.String()), 401, latchkey.CodeInvalidAPIKey)
+	}
+	k, _ := apikey.Generate("tb", "root")
+	wantError(t, e.do("GET", "/api/v1/admin/tenants", nil, "Authorization", "Bearer "+k.String()), 429, latchkey.CodeRateLimited)
+}
+
+func TestClientIP(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32")}
+	cases := []struct {
+		name, remote string
+		xff          []string
+		want         string
+	}{
+		{"untrusted peer ignores XFF", "192.0.2.1:5000", []string{"203.0.113.9"}, "192.0.2.1"},
+		{"trusted peer, one hop", "127.0.0.1:5000", []string{"203.0.113.9"}, "203.0.113.9"},
+		{"trusted chain skips trusted hops", "10.0.0.1:5000", []string{"198.51.100.7, 203.0.113.9, 10.1.1.1"}, "203.0.113.9"},
+		{"several header lines", "10.0.0.1:5000", []string{"198.51.100.7", "203.0.113.9"}, "203.0.113.9"},
+		{"spoofed left entries are not believed", "127.0.0.1:1", []string{"1.2.3.4, 203.0.113.9"}, "203.0.113.9"},
+		{"garbage in chain stops at last trusted", "127.0.0.1:1", []string{"not-an-ip"}, "127.0.0.1"},
+		{"trusted peer without XFF", "127.0.0.1:1", nil, "127.0.0.1"},
+		{"all hops trusted", "10.0.0.1:1", []string{"10.2.2.2"}, "10.2.2.2"},
+		{"ipv4-mapped peer", "[::ffff:192.0.2.5]:80", nil, "192.0.2.5"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = c.remote
+			for _, v := range c.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := clientIP(trusted, r); got != c.want {
+				t.Fatalf("clientIP = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
