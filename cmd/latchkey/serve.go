@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/dashboard"
 	"github.com/latchkey/latchkey/server"
 )
 
@@ -90,8 +91,13 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 		return err
 	}
 
+	dash, err := dashboard.New(svc, dashboard.Config{TrustedProxies: cfg.TrustedProxies, Logger: log})
+	if err != nil {
+		return err
+	}
 	var draining atomic.Bool
 	handler := server.New(svc, server.Config{
+		Dashboard:       dash,
 		OAuth:           oauthSrv,
 		ErrorTemplate:   tmpl,
 		TrustUserHeader: cfg.TrustUserHeader,
