@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,6 +87,34 @@ func TestBrowser(t *testing.T) {
 	t.Logf("dashboard.spec.mjs:\n%s", out)
 	if err != nil {
 		t.Fatalf("browser test failed: %v", err)
+	}
+}
+
+// TestServeMountsDashboard checks, without a browser, that the real binary
+// serves the dashboard and that its sessions reach the JSON API.
+func TestServeMountsDashboard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "latchkey")
+	run(t, "..", nil, "", "go", "build", "-o", bin, "./cmd/latchkey")
+	env := []string{"LATCHKEY_DATABASE_URL=sqlite:" + filepath.Join(dir, "latchkey.db")}
+	base := startServer(t, dir, bin, env)
+	for path, want := range map[string]string{
+		"/login":                   "text/html",
+		"/static/app.css":          "text/css",
+		"/api/v1/auth/api-keys":    "application/json", // 401, JSON as ever
+		"/api/v1/no-such-endpoint": "application/json",
+	} {
+		res, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, want) {
+			t.Errorf("GET %s: %d %s, want %s", path, res.StatusCode, ct, want)
+		}
 	}
 }
 
