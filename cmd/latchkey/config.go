@@ -64,6 +64,13 @@ var settings = []setting{
 		usage: "OAuth iss (default: http://<addr>)"},
 	{env: "LATCHKEY_TOKEN_TTL", flag: "token-ttl", def: "1h", active: true,
 		usage: "OAuth access-token lifetime"},
+	// Beyond SPEC §2's table: the limits a deployment may want to tune.
+	{env: "LATCHKEY_DEFAULT_RATE_LIMIT", flag: "default-rate-limit", active: true,
+		usage: "rate limit for keys and OAuth clients without their own, LIMIT/WINDOW such as 1000/1m (default: none)"},
+	{env: "LATCHKEY_FAILED_AUTH_LIMIT", flag: "failed-auth-limit", def: "60/1m", active: true,
+		usage: "failed authentications allowed per client address, LIMIT/WINDOW"},
+	{env: "LATCHKEY_MANAGEMENT_RATE_LIMIT", flag: "management-rate-limit", def: "600/1m", active: true,
+		usage: "management API requests allowed per user, LIMIT/WINDOW"},
 }
 
 // config is the validated configuration.
@@ -83,6 +90,7 @@ type config struct {
 	TrustedProxies  []netip.Prefix
 	Issuer          string
 	TokenTTL        time.Duration
+	Limits          latchkey.Limits
 
 	// Inactive lists the set settings that this build does not use yet.
 	Inactive []string
@@ -279,10 +287,48 @@ func loadConfig(sf settingFlags, getenv func(string) string) (*config, error) {
 		bad(src["LATCHKEY_TOKEN_TTL"], "%q must be whole seconds between 1s and 24h", clip(src["LATCHKEY_TOKEN_TTL"].value))
 	}
 
+	if s := src["LATCHKEY_DEFAULT_RATE_LIMIT"]; s.value != "" {
+		rl, err := parseRateLimit(s.value)
+		if err != nil {
+			bad(s, "%v", err)
+		}
+		cfg.Limits.DefaultKey = &rl
+	}
+	for _, l := range []struct {
+		env string
+		dst *latchkey.RateLimit
+	}{
+		{"LATCHKEY_FAILED_AUTH_LIMIT", &cfg.Limits.FailedAuth},
+		{"LATCHKEY_MANAGEMENT_RATE_LIMIT", &cfg.Limits.Management},
+	} {
+		var err error
+		if *l.dst, err = parseRateLimit(src[l.env].value); err != nil {
+			bad(src[l.env], "%v", err)
+		}
+	}
+
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid configuration:\n  %w", joinIndented(errs))
 	}
 	return cfg, nil
+}
+
+// parseRateLimit reads LIMIT/WINDOW, such as 100/1m.
+func parseRateLimit(v string) (latchkey.RateLimit, error) {
+	n, w, ok := strings.Cut(v, "/")
+	limit, err := strconv.Atoi(n)
+	if !ok || err != nil {
+		return latchkey.RateLimit{}, fmt.Errorf("%q must be LIMIT/WINDOW, such as 100/1m", clip(v))
+	}
+	window, err := latchkey.ParseDuration(w)
+	if err != nil {
+		return latchkey.RateLimit{}, fmt.Errorf("%q must be LIMIT/WINDOW, such as 100/1m", clip(v))
+	}
+	rl := latchkey.RateLimit{Limit: limit, Window: window}
+	if err := latchkey.ValidateRateLimit(rl); err != nil {
+		return latchkey.RateLimit{}, fmt.Errorf("%q: %s", clip(v), strings.TrimPrefix(err.(*latchkey.Error).Message, "rateLimit."))
+	}
+	return rl, nil
 }
 
 // joinIndented is errors.Join with each error on its own indented line.

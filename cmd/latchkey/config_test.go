@@ -207,3 +207,24 @@ func TestConfigErrorNamesTheFlagItCameFrom(t *testing.T) {
 		t.Fatalf("error %v; want it to name --key-prefix", err)
 	}
 }
+
+func TestRateLimitSettings(t *testing.T) {
+	cfg, err := loadConfig(settingFlags{"failed-auth-limit": "5/30s"}, env{"LATCHKEY_DEFAULT_RATE_LIMIT": "1000/1m"}.getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cfg.Limits.DefaultKey; d == nil || d.Limit != 1000 || d.Window != time.Minute {
+		t.Fatalf("default key limit = %+v", d)
+	}
+	if f := cfg.Limits.FailedAuth; f.Limit != 5 || f.Window != 30*time.Second {
+		t.Fatalf("failed-auth limit = %+v", f)
+	}
+	if m := cfg.Limits.Management; m.Limit != 600 || m.Window != time.Minute {
+		t.Fatalf("management limit default = %+v", m)
+	}
+	for _, bad := range []string{"1000", "x/1m", "10/soon", "0/1m", "5/1ms", "-1/1m", "10/1m/2"} {
+		if _, err := loadConfig(settingFlags{"default-rate-limit": bad}, env{}.getenv); err == nil || !strings.Contains(err.Error(), "--default-rate-limit") {
+			t.Errorf("--default-rate-limit %q: %v", bad, err)
+		}
+	}
+}

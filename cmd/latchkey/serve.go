@@ -16,6 +16,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/dashboard"
+	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/server"
 )
 
@@ -61,7 +62,11 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 			err = fmt.Errorf("close database: %w", cerr)
 		}
 	}()
-	svc := latchkey.NewService(store, latchkey.ServiceConfig{KeyPrefix: cfg.KeyPrefix})
+	svc := latchkey.NewService(store, latchkey.ServiceConfig{
+		KeyPrefix: cfg.KeyPrefix,
+		Limiter:   ratelimit.NewMemory(),
+		Limits:    cfg.Limits,
+	})
 
 	// Listen before bootstrapping: if the port is taken, nothing is created
 	// whose one-time secrets would be lost.
@@ -97,8 +102,8 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 	}
 	var draining atomic.Bool
 	handler := server.New(svc, server.Config{
-		Dashboard:       dash,
 		OAuth:           oauthSrv,
+		Dashboard:       dash,
 		ErrorTemplate:   tmpl,
 		TrustUserHeader: cfg.TrustUserHeader,
 		TrustedProxies:  cfg.TrustedProxies,
