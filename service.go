@@ -28,6 +28,7 @@ type Service struct {
 	limiter Limiter // nil: no rate limits
 	limits  Limits
 	tokens  TokenVerifier // nil until OAuth is configured
+	feed    feedState
 }
 
 // ServiceConfig configures a Service.
@@ -37,6 +38,9 @@ type ServiceConfig struct {
 	// Cache bounds; the Default* constants when zero.
 	MaxCachedKeys  int
 	MaxUnknownKeys int
+	// OutageGrace bounds how long cached keys answer while the change feed
+	// is down; DefaultOutageGrace when zero.
+	OutageGrace time.Duration
 	// Limiter enforces rate limits; nil disables them.
 	Limiter Limiter
 	Limits  Limits
@@ -69,6 +73,9 @@ func NewService(store Store, cfg ServiceConfig) *Service {
 	if cfg.MaxUnknownKeys <= 0 {
 		cfg.MaxUnknownKeys = DefaultMaxUnknownKeys
 	}
+	if cfg.OutageGrace <= 0 {
+		cfg.OutageGrace = DefaultOutageGrace
+	}
 	if cfg.Limits.FailedAuth.Limit == 0 {
 		cfg.Limits.FailedAuth = DefaultLimits.FailedAuth
 	}
@@ -76,7 +83,7 @@ func NewService(store Store, cfg ServiceConfig) *Service {
 		cfg.Limits.Management = DefaultLimits.Management
 	}
 	return &Service{store: store, prefix: cfg.KeyPrefix, now: cfg.Now, usage: NewUsageCounter(store), cache: newCredentialCache(cfg.MaxCachedKeys, cfg.MaxUnknownKeys),
-		limiter: cfg.Limiter, limits: cfg.Limits}
+		limiter: cfg.Limiter, limits: cfg.Limits, feed: feedState{grace: cfg.OutageGrace}}
 }
 
 // ManagementLimit is the per-user limit on management API requests.
@@ -494,6 +501,9 @@ func (s *Service) authenticateKey(ctx context.Context, raw, ip string) (*Key, er
 	hash := parsed.Hash()
 	now := s.now()
 	k, known := s.cache.key(hash, now)
+	if known && !s.feed.cacheTrusted(now) {
+		known = false // the feed has been down too long: ask the database
+	}
 	if !known {
 		if err := s.checkFailures(ctx, ip, nil); err != nil {
 			return nil, err
@@ -552,7 +562,7 @@ func (s *Service) ResolveTenant(ctx context.Context, tenantIDs []string, request
 	} else if !slices.Contains(tenantIDs, id) {
 		return nil, ErrTenantDenied
 	}
-	if t := s.cache.tenant(id); t != nil {
+	if t := s.cache.tenant(id); t != nil && s.feed.cacheTrusted(s.now()) {
 		return t, nil
 	}
 	gen := s.cache.generation()
@@ -572,7 +582,7 @@ func (s *Service) AuthenticateRoot(ctx context.Context, raw string) (*RootKey, e
 	}
 	hash := parsed.Hash()
 	rk := s.cache.rootKey(hash)
-	if rk == nil {
+	if rk == nil || !s.feed.cacheTrusted(s.now()) {
 		gen := s.cache.generation()
 		if rk, err = s.store.RootKeyByHash(ctx, hash); err != nil {
 			return nil, lookupError(err, ErrInvalidKey)
