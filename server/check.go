@@ -205,6 +205,7 @@ func validMethod(m string) bool {
 // headers (none for a public route), or the error with its real status.
 func handleCheck(a *authorizer, rs *responder) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
+		markRoutine(r)
 		w.Header().Set("Cache-Control", "no-store")
 		method, host, u, err := forwardedRequest(r)
 		if err != nil {

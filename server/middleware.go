@@ -130,15 +130,16 @@ var errTooLarge = &latchkey.Error{
 
 // jsonFallback serves mux, but renders the mux's own plain-text 404 and 405
 // answers (no route, wrong method) as JSON errors, keeping the Allow header.
+// The mux routes each request once: its own answers are the ones it gives
+// without setting r.Pattern.
 func jsonFallback(mux *http.ServeMux, rs *responder) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern != "" {
-			mux.ServeHTTP(w, r)
+		fw := &fallbackWriter{ResponseWriter: w, r: r}
+		mux.ServeHTTP(fw, r)
+		if !fw.fallback {
 			return
 		}
-		cw := &discardWriter{header: w.Header()}
-		mux.ServeHTTP(cw, r)
-		switch cw.status {
+		switch fw.status {
 		case http.StatusMethodNotAllowed:
 			msg := "Method " + r.Method + " is not allowed here"
 			if allow := w.Header().Get("Allow"); allow != "" {
@@ -148,37 +149,54 @@ func jsonFallback(mux *http.ServeMux, rs *responder) http.Handler {
 				msg = "Method is not allowed here"
 			}
 			rs.error(w, r, &latchkey.Error{Code: codeMethodNotAllowed, Message: msg})
-		case http.StatusNotFound, 0:
+		case http.StatusNotFound:
 			rs.error(w, r, &latchkey.Error{Code: codeRouteNotFound, Message: "No such endpoint"})
 		default:
-			// A redirect or other mux answer: replay the status without the
-			// plain-text body.
-			w.WriteHeader(cw.status)
+			// Another mux answer: replay the status without the plain-text
+			// body.
+			w.WriteHeader(fw.status)
 		}
 	})
 }
 
-// discardWriter records the status of a mux fallback answer and drops its
-// plain-text body; headers (Allow) go to the real response.
-type discardWriter struct {
-	header http.Header
-	status int
+// fallbackWriter passes a routed handler's response through, and records
+// the status of an answer the mux gives itself (r.Pattern empty when the
+// response starts), dropping its plain-text body; headers (Allow) go to
+// the real response.
+type fallbackWriter struct {
+	http.ResponseWriter
+	r        *http.Request
+	started  bool
+	fallback bool
+	status   int
 }
 
-func (w *discardWriter) Header() http.Header { return w.header }
-
-func (w *discardWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
+func (w *fallbackWriter) start(code int) {
+	if w.started {
+		return
+	}
+	w.started = true
+	if w.r.Pattern == "" {
+		w.fallback, w.status = true, code
 	}
 }
 
-func (w *discardWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
+func (w *fallbackWriter) WriteHeader(code int) {
+	w.start(code)
+	if !w.fallback {
+		w.ResponseWriter.WriteHeader(code)
 	}
-	return len(b), nil
 }
+
+func (w *fallbackWriter) Write(b []byte) (int, error) {
+	w.start(http.StatusOK)
+	if w.fallback {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *fallbackWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // isTooLarge reports whether err came from reading past the body limit.
 func isTooLarge(err error) bool {

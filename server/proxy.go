@@ -125,6 +125,7 @@ type proxyTarget struct {
 type proxyTargetKey struct{}
 
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	markRoutine(r)
 	id, err := p.auth.authorize(r.Context(), r, r.Method, r.Host, r.URL)
 	if err != nil {
 		p.rs.error(w, r, err)

@@ -52,8 +52,11 @@ func requestInfoFrom(ctx context.Context) *requestInfo {
 func traceRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := &requestInfo{traceID: traceparent(r.Header.Get("traceparent"))}
-		w.Header().Set("X-Trace-Id", info.traceID)
-		w.Header().Set("X-Content-Type-Options", "nosniff")
+		// Canonical names assigned directly: Header.Set would validate and
+		// canonicalize them on every request.
+		h := w.Header()
+		h["X-Trace-Id"] = []string{info.traceID}
+		h["X-Content-Type-Options"] = []string{"nosniff"}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
 	})
 }
