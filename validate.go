@@ -174,8 +174,11 @@ func ValidateRateLimit(rl RateLimit) error {
 }
 
 // truncate shortens hostile input before it is echoed in an error message.
-func truncate(s string) string {
-	const max = 64
+func truncate(s string) string { return Truncate(s, 64) }
+
+// Truncate shortens s to at most max bytes, on a rune boundary, marking the
+// cut with "…": for echoing client or operator input in messages.
+func Truncate(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}
@@ -184,5 +187,5 @@ func truncate(s string) string {
 			return s[:i] + "…"
 		}
 	}
-	return ""
+	return "…"
 }

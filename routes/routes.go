@@ -445,9 +445,4 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
-}
+func clip(s string) string { return latchkey.Truncate(s, 80) }

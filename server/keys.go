@@ -65,6 +65,10 @@ func newKeyJSON(k *latchkey.Key, secret string) keyJSON {
 	return j
 }
 
+// MaskedKeyJSON is the key object of SPEC §7 with the key masked: what the
+// API shows outside create and rotate, and what the CLI prints.
+func MaskedKeyJSON(k *latchkey.Key) any { return newKeyJSON(k, "") }
+
 // formatTime renders times as RFC 3339 in UTC, to the second.
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 

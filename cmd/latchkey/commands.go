@@ -14,6 +14,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/password"
+	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/sqlite"
 )
 
@@ -327,58 +328,16 @@ func formatTime(t *time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// keyJSON is the key object of SPEC §7, with the key masked.
-type keyJSON struct {
-	ID           string         `json:"id"`
-	Name         string         `json:"name"`
-	Key          string         `json:"key"`
-	Environment  string         `json:"environment"`
-	Permissions  []string       `json:"permissions"`
-	TenantIDs    []string       `json:"tenantIds"`
-	OwnerID      string         `json:"ownerId"`
-	IsActive     bool           `json:"isActive"`
-	ExpiresAt    *time.Time     `json:"expiresAt"`
-	RevokedAt    *time.Time     `json:"revokedAt"`
-	CreatedAt    time.Time      `json:"createdAt"`
-	LastUsedAt   *time.Time     `json:"lastUsedAt"`
-	RequestCount int64          `json:"requestCount"`
-	RateLimit    *rateLimitJSON `json:"rateLimit"`
-	Meta         map[string]any `json:"meta"`
-	RotatedFrom  string         `json:"rotatedFrom,omitempty"`
-}
-
-type rateLimitJSON struct {
-	Limit  int    `json:"limit"`
-	Window string `json:"window"`
-}
-
+// writeKeysJSON prints one SPEC §7 key object (masked) per line, exactly as
+// the API presents keys.
 func writeKeysJSON(w io.Writer, keys []*latchkey.Key) error {
 	enc := json.NewEncoder(w)
 	for _, k := range keys {
-		j := keyJSON{
-			ID: k.ID, Name: k.Name, Key: k.Masked, Environment: k.Environment,
-			Permissions: nonNil(k.Permissions), TenantIDs: nonNil(k.TenantIDs), OwnerID: k.OwnerID,
-			IsActive: k.IsActive, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, CreatedAt: k.CreatedAt,
-			LastUsedAt: k.LastUsedAt, RequestCount: k.RequestCount, Meta: k.Meta, RotatedFrom: k.RotatedFrom,
-		}
-		if j.Meta == nil {
-			j.Meta = map[string]any{}
-		}
-		if k.RateLimit != nil {
-			j.RateLimit = &rateLimitJSON{Limit: k.RateLimit.Limit, Window: latchkey.FormatDuration(k.RateLimit.Window)}
-		}
-		if err := enc.Encode(j); err != nil {
+		if err := enc.Encode(server.MaskedKeyJSON(k)); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 func runKeysRevoke(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) error {

@@ -22,14 +22,33 @@ func openService(t *testing.T, path string) *latchkey.Service {
 	return latchkey.NewService(db, latchkey.ServiceConfig{})
 }
 
+// listedKey is the SPEC §7 key object as `keys list --json` prints it.
+type listedKey struct {
+	ID           string         `json:"id"`
+	Name         string         `json:"name"`
+	Key          string         `json:"key"`
+	Environment  string         `json:"environment"`
+	Permissions  []string       `json:"permissions"`
+	TenantIDs    []string       `json:"tenantIds"`
+	OwnerID      string         `json:"ownerId"`
+	IsActive     bool           `json:"isActive"`
+	ExpiresAt    *string        `json:"expiresAt"`
+	RevokedAt    *string        `json:"revokedAt"`
+	CreatedAt    string         `json:"createdAt"`
+	LastUsedAt   *string        `json:"lastUsedAt"`
+	RequestCount int64          `json:"requestCount"`
+	RateLimit    map[string]any `json:"rateLimit"`
+	Meta         map[string]any `json:"meta"`
+}
+
 // listKeys returns a user's keys through `keys list --json`.
-func listKeys(t *testing.T, e env, user string) []keyJSON {
+func listKeys(t *testing.T, e env, user string) []listedKey {
 	t.Helper()
 	r := mustRun(t, e, "", "keys", "list", "--user", user, "--json")
-	var keys []keyJSON
+	var keys []listedKey
 	dec := json.NewDecoder(strings.NewReader(r.stdout))
 	for dec.More() {
-		var k keyJSON
+		var k listedKey
 		if err := dec.Decode(&k); err != nil {
 			t.Fatalf("keys list --json: %v\n%s", err, r.stdout)
 		}

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/apikey"
@@ -443,15 +442,4 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 }
 
 // clip shortens a value before it is repeated in an error message.
-func clip(s string) string {
-	const max = 80
-	if len(s) <= max {
-		return s
-	}
-	for i := max; i > 0; i-- {
-		if utf8.RuneStart(s[i]) {
-			return s[:i] + "…"
-		}
-	}
-	return ""
-}
+func clip(s string) string { return latchkey.Truncate(s, 80) }
