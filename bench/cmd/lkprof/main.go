@@ -34,6 +34,8 @@ func main() {
 	upstream := flag.String("upstream", "", "proxy upstream URL")
 	pprofAddr := flag.String("pprof", "127.0.0.1:6060", "pprof address")
 	prefix := flag.String("key-prefix", "lk", "key prefix")
+	var level slog.Level
+	flag.TextVar(&level, "log-level", slog.LevelInfo, "request log level (INFO logs every request, as serve does)")
 	flag.Parse()
 
 	store, err := sqlite.Open(*dbPath)
@@ -44,7 +46,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	svc := latchkey.NewService(store, latchkey.ServiceConfig{KeyPrefix: *prefix})
 	go svc.Usage().Run(context.Background(), 500*time.Millisecond, func(err error) { logger.Error("flush", "err", err) })
 
