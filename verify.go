@@ -233,6 +233,19 @@ func (s *Service) RecordFailedAuth(ctx context.Context, ip string, failure error
 	return s.recordFailure(ctx, ip, failure)
 }
 
+// IsAccessToken reports, without I/O, whether a credential is shaped like an
+// OAuth access token this service could check.
+func (s *Service) IsAccessToken(cred string) bool { return s.tokens != nil && looksLikeJWT(cred) }
+
+// AuthenticateToken checks an OAuth access token on its own, counting
+// nothing: for endpoints that only need to know whether it is real.
+func (s *Service) AuthenticateToken(ctx context.Context, raw string) (*TokenClaims, error) {
+	if !s.IsAccessToken(raw) {
+		return nil, ErrInvalidKey
+	}
+	return s.tokens.VerifyToken(ctx, raw)
+}
+
 // looksLikeJWT tells a compact JWS (three dot-separated parts) from an API
 // key, which never contains a dot.
 func looksLikeJWT(s string) bool { return strings.Count(s, ".") == 2 }

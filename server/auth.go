@@ -72,7 +72,7 @@ func rootKey(svc *latchkey.Service, r *http.Request, scope, customerMsg string) 
 	if cred == "" {
 		return nil, latchkey.ErrMissingKey
 	}
-	if isCustomerKey(cred) {
+	if isCustomerKey(cred) || svc.IsAccessToken(cred) {
 		return nil, refuseCustomerKey(svc, r, cred, customerMsg)
 	}
 	rk, err := authenticateRoot(svc, r, cred)
@@ -103,8 +103,16 @@ func authenticateRoot(svc *latchkey.Service, r *http.Request, cred string) (*lat
 // refuseCustomerKey answers a customer key presented where only root keys
 // or users are accepted: INVALID_API_KEY (or UNAVAILABLE) when the key is
 // not real, else FORBIDDEN.
+//
+// OAuth access tokens are answered the same way: they are accepted wherever
+// API keys are (SPEC §6), and API keys do not manage keys.
 func refuseCustomerKey(svc *latchkey.Service, r *http.Request, cred, msg string) error {
-	_, err := svc.AuthenticateKey(r.Context(), cred)
+	var err error
+	if svc.IsAccessToken(cred) {
+		_, err = svc.AuthenticateToken(r.Context(), cred)
+	} else {
+		_, err = svc.AuthenticateKey(r.Context(), cred)
+	}
 	switch latchkey.ErrorCode(err) {
 	case latchkey.CodeInvalidAPIKey, latchkey.CodeUnavailable, latchkey.CodeInternal:
 		return err
@@ -151,7 +159,7 @@ func resolveUser(svc *latchkey.Service, cfg Config, r *http.Request) (*latchkey.
 	userID := strings.TrimSpace(r.Header.Get("X-User-Id"))
 	switch {
 	case cred != "":
-		if isCustomerKey(cred) {
+		if isCustomerKey(cred) || svc.IsAccessToken(cred) {
 			return nil, refuseCustomerKey(svc, r, cred, msgKeysNotForCustomerKeys)
 		}
 		rk, err := authenticateRoot(svc, r, cred)

@@ -215,7 +215,7 @@ func handleCheck(a *authorizer, rs *responder) http.Handler {
 		if err != nil {
 			return err
 		}
-		if r.Header.Get(headerReplay) != "" {
+		if r.Header.Get(headerReplay) != "" && trustedPeer(a.trustedProxies, r.RemoteAddr) {
 			w.Header().Set("Retry-After", "1")
 			return &latchkey.Error{Code: latchkey.CodeUnavailable, Message: "Authorization changed while the request was being processed; please retry."}
 		}

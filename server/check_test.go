@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -219,13 +220,21 @@ func TestForwardAuth(t *testing.T) {
 			t.Fatalf("requestCount = %d (%v), want 2", k.RequestCount, err)
 		}
 	})
+	t.Run("a replay header from an untrusted peer changes nothing", func(t *testing.T) {
+		wantAllowed(t, e.check("GET", "/x", append(bearer(noneKey), "X-Latchkey-Replay", "1")...))
+	})
 	t.Run("an nginx replay that now passes asks for a retry", func(t *testing.T) {
-		r := e.check("GET", "/x", append(bearer(noneKey), "X-Latchkey-Replay", "1")...)
+		nginx := newTestEnv(t, withRoutes(t, testRoutes), func(c *Config) {
+			c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
+		})
+		nginx.user("u1")
+		_, key := nginx.key("u1", latchkey.NewKey{})
+		r := nginx.check("GET", "/x", append(bearer(key), "X-Latchkey-Replay", "1")...)
 		wantError(t, r, 503, latchkey.CodeUnavailable)
 		if r.header.Get("Retry-After") != "1" {
 			t.Fatalf("Retry-After = %q", r.header.Get("Retry-After"))
 		}
-		wantError(t, e.check("GET", "/x", "X-Latchkey-Replay", "1"), 401, latchkey.CodeAuthenticationRequired)
+		wantError(t, nginx.check("GET", "/x", "X-Latchkey-Replay", "1"), 401, latchkey.CodeAuthenticationRequired)
 	})
 }
 

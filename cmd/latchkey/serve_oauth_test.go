@@ -117,6 +117,13 @@ func TestServeOAuth(t *testing.T) {
 	if status, _ := request(t, "GET", s.url+"/api/v1/users/me", me, nil); status != http.StatusOK {
 		t.Fatalf("whoami: %d", status)
 	}
+	// Tokens are accepted wherever API keys are, and API keys do not manage
+	// keys or administer: a real token there is 403, not 401.
+	for _, path := range []string{"/api/v1/admin/tenants", "/api/v1/auth/api-keys"} {
+		if status, body := request(t, "GET", s.url+path, me, nil); status != http.StatusForbidden {
+			t.Fatalf("token on %s: %d %v; want 403", path, status, body)
+		}
+	}
 	status, rotated := request(t, "POST", s.url+"/api/v1/admin/oauth-clients/"+cid+"/rotate-secret", admin, nil)
 	if status != http.StatusOK || rotated["clientSecret"] == nil || rotated["clientSecret"] == created["clientSecret"] {
 		t.Fatalf("rotate-secret: %d %v", status, rotated)
