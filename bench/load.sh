@@ -284,13 +284,13 @@ for round in $(seq "$ROUNDS"); do
   log "round $round of $ROUNDS"
   measure a "bare net/http handler" "$base:$p_bare/"
   measure b "Latchkey /auth/check, valid key" "$base:$p_lk/auth/check"
+  if [ "$KEYS" -gt 0 ]; then
+    measure b_many "Latchkey /auth/check, $stored keys in store" "$base:$p_lk_many/auth/check"
+  fi
   measure c "httputil.ReverseProxy (default) -> bare" "$base:$p_goproxy/"
   measure d "Latchkey proxy -> bare" "$base:$p_lkproxy/"
   measure e "nginx proxy_pass -> bare" "$base:$p_nginx_proxy/"
   measure f "nginx auth_request Latchkey + proxy_pass" "$base:$p_nginx_auth/"
-  if [ "$KEYS" -gt 0 ]; then
-    measure b_many "Latchkey /auth/check, $stored keys in store" "$base:$p_lk_many/auth/check"
-  fi
 done
 
 # ---- report --------------------------------------------------------------------
