@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -76,7 +77,12 @@ func handleVerifyKey(svc *latchkey.Service, rs *responder, requireTenant bool) h
 				// on the key.
 				return err
 			}
-			encode(w, http.StatusOK, verifyKeyResponse{Code: code})
+			out := verifyKeyResponse{Code: code}
+			// A rate-limited key is told when it may retry.
+			if e := (*latchkey.Error)(nil); errors.As(err, &e) && e.Limit != nil {
+				out.RateLimit = newVerifyRateLimit(e.Limit)
+			}
+			encode(w, http.StatusOK, out)
 			return nil
 		}
 		out := verifyKeyResponse{
@@ -91,12 +97,16 @@ func handleVerifyKey(svc *latchkey.Service, rs *responder, requireTenant bool) h
 		if id.Tenant != nil {
 			out.TenantID = &id.Tenant.ID
 		}
-		if st := id.Limit; st != nil {
-			out.RateLimit = &verifyRateLimitJSON{Limit: st.Limit, Remaining: st.Remaining, Reset: ceilSeconds(st.Reset)}
+		if id.Limit != nil {
+			out.RateLimit = newVerifyRateLimit(id.Limit)
 		}
 		encode(w, http.StatusOK, out)
 		return nil
 	})
+}
+
+func newVerifyRateLimit(st *latchkey.LimitStatus) *verifyRateLimitJSON {
+	return &verifyRateLimitJSON{Limit: st.Limit, Remaining: st.Remaining, Reset: ceilSeconds(st.Reset)}
 }
 
 // ceilSeconds rounds a duration up to whole seconds, as RateLimit-Reset and
