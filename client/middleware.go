@@ -24,7 +24,7 @@ type MiddlewareOptions struct {
 	// verification times out is refused with 503.
 	Timeout time.Duration
 	// RetryAfter is sent with a 429 when Latchkey's answer does not say
-	// when to retry (the verify API's refusals carry no rate-limit state);
+	// when to retry (older servers send no rate-limit state with a refusal);
 	// 1 second when zero.
 	RetryAfter time.Duration
 	// ErrorHandler writes a refused request's answer; WriteError when nil.
@@ -107,6 +107,10 @@ func (c *Client) Middleware(opts MiddlewareOptions) func(http.Handler) http.Hand
 				e := v.error()
 				if e.StatusCode == http.StatusTooManyRequests {
 					e.RetryAfter = retryAfter
+					if v.RateLimit != nil && v.RateLimit.Reset > 0 {
+						e.RetryAfter = v.RateLimit.Reset // Latchkey says when a retry can pass
+						setRateLimitHeaders(w.Header(), v.RateLimit)
+					}
 				}
 				refuse(e)
 				return
