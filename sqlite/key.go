@@ -176,8 +176,8 @@ func (db *DB) UpdateKey(ctx context.Context, id string, fn func(*latchkey.Key) e
 	return out, nil
 }
 
-// updateKey writes k's mutable fields to the key with the given ID; every
-// other field of k is ignored.
+// updateKey writes k's mutable fields to the key with the given ID and
+// records the change; every other field of k is ignored.
 func updateKey(ctx context.Context, tx *sql.Tx, id string, k *latchkey.Key) error {
 	permissions, meta, err := encodeKeyJSON(k)
 	if err != nil {
@@ -193,7 +193,10 @@ func updateKey(ctx context.Context, tx *sql.Tx, id string, k *latchkey.Key) erro
 		limit, window, meta, id); err != nil {
 		return err
 	}
-	return linkTenants(ctx, tx, id, k.TenantIDs)
+	if err := linkTenants(ctx, tx, id, k.TenantIDs); err != nil {
+		return err
+	}
+	return recordChange(ctx, tx, id)
 }
 
 // RotateKey, in one transaction, applies fn to the key, writes the old key
@@ -229,16 +232,18 @@ func (db *DB) RotateKey(ctx context.Context, id string, fn func(old *latchkey.Ke
 
 // DeleteKey removes the key and its tenant links; NOT_FOUND if none.
 func (db *DB) DeleteKey(ctx context.Context, id string) error {
-	res, err := db.write.ExecContext(ctx, `DELETE FROM api_keys WHERE id = ?`, id)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return latchkey.ErrKeyNotFound
-	}
-	return nil
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM api_keys WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return latchkey.ErrKeyNotFound
+		}
+		return recordChange(ctx, tx, id)
+	})
 }
 
 // AddUsage applies the whole batch in one transaction. Counts are added in

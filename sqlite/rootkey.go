@@ -65,18 +65,21 @@ func (db *DB) ListRootKeys(ctx context.Context) ([]*latchkey.RootKey, error) {
 	return keys, rows.Err()
 }
 
-// DeleteRootKey removes the root key; NOT_FOUND if none.
+// DeleteRootKey removes the root key; NOT_FOUND if none. Servers cache root
+// keys by hash, which the feed cannot name: the change is to everything.
 func (db *DB) DeleteRootKey(ctx context.Context, id string) error {
-	res, err := db.write.ExecContext(ctx, `DELETE FROM root_keys WHERE id = ?`, id)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return latchkey.NotFound("root key")
-	}
-	return nil
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM root_keys WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return latchkey.NotFound("root key")
+		}
+		return recordChange(ctx, tx, changedAll)
+	})
 }
 
 func scanRootKey(s scanner) (*latchkey.RootKey, error) {

@@ -34,6 +34,24 @@ func TestStore(t *testing.T) {
 	})
 }
 
+// TestChangeFeed runs the change feed suite with two handles on one file:
+// a server and the CLI beside it.
+func TestChangeFeed(t *testing.T) {
+	storetest.RunChangeFeed(t, func(t *testing.T) (latchkey.Store, latchkey.Store) {
+		path := filepath.Join(t.TempDir(), "latchkey.db")
+		return open(t, path), open(t, path)
+	})
+}
+
+// TestCLIRevocationReachesServer: `latchkey keys revoke` beside a running
+// server. The server's Service has the key cached; the CLI's handle revokes
+// it; the server refuses it within a few poll intervals.
+func TestCLIRevocationReachesServer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latchkey.db")
+	server, cli := open(t, path), open(t, path)
+	storetest.RevocationPropagates(t, server, cli, 500*time.Millisecond)
+}
+
 func TestMigrateIsIdempotent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "latchkey.db")
 	db, err := sqlite.Open(path)

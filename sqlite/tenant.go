@@ -73,6 +73,10 @@ func (db *DB) UpdateTenant(ctx context.Context, id string, fn func(*latchkey.Ten
 			`UPDATE tenants SET name = ? WHERE id = ?`, t.Name, id); err != nil {
 			return err
 		}
+		// Servers cache tenants, which the feed cannot name: all of it.
+		if err := recordChange(ctx, tx, changedAll); err != nil {
+			return err
+		}
 		out, err = tenant(ctx, tx, id)
 		return err
 	})
@@ -85,16 +89,18 @@ func (db *DB) UpdateTenant(ctx context.Context, id string, fn func(*latchkey.Ten
 // DeleteTenant removes the tenant; its memberships and key links go with it
 // (ON DELETE CASCADE).
 func (db *DB) DeleteTenant(ctx context.Context, id string) error {
-	res, err := db.write.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, id)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return latchkey.NotFound("tenant")
-	}
-	return nil
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return latchkey.NotFound("tenant")
+		}
+		return recordChange(ctx, tx, changedAll)
+	})
 }
 
 func scanTenant(s scanner) (*latchkey.Tenant, error) {

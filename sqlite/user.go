@@ -120,18 +120,24 @@ func (db *DB) UpdateUser(ctx context.Context, id string, fn func(*latchkey.User)
 }
 
 // DeleteUser removes the user; its memberships and keys go with it
-// (ON DELETE CASCADE).
+// (ON DELETE CASCADE), each key recorded as changed.
 func (db *DB) DeleteUser(ctx context.Context, id string) error {
-	res, err := db.write.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return latchkey.NotFound("user")
-	}
-	return nil
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		if err := recordKeyChanges(ctx, tx,
+			`SELECT id FROM api_keys WHERE owner_id = ?`, id); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return latchkey.NotFound("user") // rolls the recorded changes back
+		}
+		return nil
+	})
 }
 
 // AddMembership makes the user a member of the tenant, after any tenants it
@@ -179,6 +185,14 @@ func (db *DB) RemoveMembership(ctx context.Context, userID, tenantID string) err
 		if _, err := tx.ExecContext(ctx,
 			`DELETE FROM memberships WHERE user_id = ? AND tenant_id = ?`,
 			userID, tenantID); err != nil {
+			return err
+		}
+		// The keys about to be unlinked change.
+		if err := recordKeyChanges(ctx, tx, `
+			SELECT t.key_id AS id FROM api_key_tenants t
+			JOIN api_keys k ON k.id = t.key_id
+			WHERE t.tenant_id = ? AND k.owner_id = ?`,
+			tenantID, userID); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `

@@ -1,0 +1,69 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/latchkey/latchkey"
+)
+
+var permissionConflicts = map[string]string{"": "permission already exists"}
+
+// CreatePermission stores p; CONFLICT if its name is taken.
+func (db *DB) CreatePermission(ctx context.Context, p *latchkey.Permission) error {
+	_, err := db.pool.Exec(ctx,
+		`INSERT INTO permissions (name, description, created_at) VALUES ($1, $2, $3)`,
+		p.Name, p.Description, ts(p.CreatedAt))
+	if isUniqueViolation(err) {
+		return conflict(err, permissionConflicts)
+	}
+	return err
+}
+
+// EnsurePermissions inserts the permissions that do not exist yet, in one
+// transaction.
+func (db *DB) EnsurePermissions(ctx context.Context, ps []*latchkey.Permission) error {
+	return db.writeTx(ctx, func(tx pgx.Tx) error {
+		for _, p := range ps {
+			if _, err := tx.Exec(ctx,
+				`INSERT INTO permissions (name, description, created_at) VALUES ($1, $2, $3)
+				 ON CONFLICT (name) DO NOTHING`,
+				p.Name, p.Description, ts(p.CreatedAt)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ListPermissions returns the catalog in name order.
+func (db *DB) ListPermissions(ctx context.Context) ([]*latchkey.Permission, error) {
+	rows, err := db.pool.Query(ctx,
+		`SELECT name, description, created_at FROM permissions ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*latchkey.Permission{}
+	for rows.Next() {
+		var p latchkey.Permission
+		if err := rows.Scan(&p.Name, &p.Description, &p.CreatedAt); err != nil {
+			return nil, err
+		}
+		p.CreatedAt = p.CreatedAt.UTC()
+		out = append(out, &p)
+	}
+	return out, rows.Err()
+}
+
+// DeletePermission removes one catalog entry; NOT_FOUND if none.
+func (db *DB) DeletePermission(ctx context.Context, name string) error {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM permissions WHERE name = $1`, name)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return latchkey.NotFound("permission")
+	}
+	return nil
+}
