@@ -96,14 +96,16 @@ func ambiguousPath(escaped string) bool {
 }
 
 // setIdentity writes the identity headers of SPEC §7.
+// The names are canonical, so they are assigned directly: Header.Set would
+// validate and canonicalize each one on every request.
 func setIdentity(h http.Header, id *latchkey.Identity) {
-	h.Set(HeaderKeyID, id.KeyID)
-	h.Set(HeaderOwnerID, id.OwnerID)
+	h[HeaderKeyID] = []string{id.KeyID}
+	h[HeaderOwnerID] = []string{id.OwnerID}
 	if id.Tenant != nil {
-		h.Set(HeaderTenantID, id.Tenant.ID)
+		h[HeaderTenantID] = []string{id.Tenant.ID}
 	}
-	h.Set(HeaderEnvironment, id.Environment)
-	h.Set(HeaderPermissions, strings.Join(id.Permissions, ","))
+	h[HeaderEnvironment] = []string{id.Environment}
+	h[HeaderPermissions] = []string{strings.Join(id.Permissions, ",")}
 }
 
 // setRateLimit writes the RateLimit-* headers of an authenticated response
@@ -156,11 +158,12 @@ func forwardedRequest(r *http.Request) (method, host string, u *url.URL, err err
 
 // agreedHeader returns the one value that every occurrence of the named
 // headers carries, "" when none is present, or VALIDATION_FAILED when they
-// disagree.
+// disagree. The names must be canonical (net/http canonicalizes received
+// ones): they are looked up directly, on every forward-auth check.
 func agreedHeader(h http.Header, names ...string) (string, error) {
 	var found string
 	for _, n := range names {
-		for _, v := range h.Values(n) {
+		for _, v := range h[n] {
 			v = strings.TrimSpace(v)
 			switch {
 			case v == "" || v == found:
@@ -206,7 +209,7 @@ func validMethod(m string) bool {
 func handleCheck(a *authorizer, rs *responder) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
 		markRoutine(r)
-		w.Header().Set("Cache-Control", "no-store")
+		w.Header()["Cache-Control"] = []string{"no-store"}
 		method, host, u, err := forwardedRequest(r)
 		if err != nil {
 			return err
