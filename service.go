@@ -29,6 +29,8 @@ type Service struct {
 	limits  Limits
 	tokens  TokenVerifier // nil until OAuth is configured
 	feed    feedState
+
+	onVerify func(result string) // nil: nobody is told
 }
 
 // ServiceConfig configures a Service.
@@ -44,6 +46,10 @@ type ServiceConfig struct {
 	// Limiter enforces rate limits; nil disables them.
 	Limiter Limiter
 	Limits  Limits
+	// OnVerify, when set, is told the result of every verification that
+	// counts (dry runs do not): "VALID" or the error code. For metrics: it
+	// must be quick and safe for concurrent use.
+	OnVerify func(result string)
 }
 
 // Limits are the rate limits a Service applies besides each key's own.
@@ -83,7 +89,7 @@ func NewService(store Store, cfg ServiceConfig) *Service {
 		cfg.Limits.Management = DefaultLimits.Management
 	}
 	return &Service{store: store, prefix: cfg.KeyPrefix, now: cfg.Now, usage: NewUsageCounter(store), cache: newCredentialCache(cfg.MaxCachedKeys, cfg.MaxUnknownKeys),
-		limiter: cfg.Limiter, limits: cfg.Limits, feed: feedState{grace: cfg.OutageGrace}}
+		limiter: cfg.Limiter, limits: cfg.Limits, feed: feedState{grace: cfg.OutageGrace}, onVerify: cfg.OnVerify}
 }
 
 // ManagementLimit is the per-user limit on management API requests.

@@ -66,11 +66,14 @@ type VerifyRequest struct {
 // request requires and applies the credential's rate limit. A successful
 // verification of an API key counts as a use. Identity.Limit reports the
 // rate-limit state; a refusal is RATE_LIMITED with RetryAfter set.
-func (s *Service) Verify(ctx context.Context, req VerifyRequest) (*Identity, error) {
+func (s *Service) Verify(ctx context.Context, req VerifyRequest) (id *Identity, err error) {
+	if s.onVerify != nil && !req.DryRun {
+		defer func() { s.onVerify(VerifyResult(err)) }()
+	}
 	if req.Credential == "" {
 		return nil, ErrMissingKey
 	}
-	id, err := s.authenticate(ctx, req)
+	id, err = s.authenticate(ctx, req)
 	if err != nil {
 		if ErrorCode(err) == CodeInvalidAPIKey {
 			if req.DryRun {
@@ -87,6 +90,15 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (*Identity, err
 		s.usage.Record(id.KeyID, s.now())
 	}
 	return id, nil
+}
+
+// VerifyResult names the outcome of a verification: "VALID" for err nil,
+// else the error code (SPEC §5), as the verify API reports it.
+func VerifyResult(err error) string {
+	if err == nil {
+		return "VALID"
+	}
+	return ErrorCode(err)
 }
 
 // authenticate is Verify without rate limits and usage.

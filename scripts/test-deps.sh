@@ -11,6 +11,7 @@ have nginx || need_apt+=(nginx)        # forward-auth tests drive a real nginx
 [ -x /usr/bin/chromium ] || need_apt+=(chromium) # dashboard browser tests (dashboard/e2e)
 have node || need_apt+=(nodejs)        # runs playwright-core for those tests
 have npm || need_apt+=(npm)
+have redis-server || need_apt+=(redis-server) # the shared rate limiter (redis/, cluster test)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -29,4 +30,19 @@ fi
 e2e="$(cd "$(dirname "$0")/.." && pwd)/dashboard/e2e"
 if [ ! -d "$e2e/node_modules/playwright-core" ]; then
   npm ci --prefix "$e2e" --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+# Redis on 127.0.0.1:6379, for the shared rate limiter's tests. Started here
+# when it is installed but not answering (a fresh machine, a container
+# without an init system); no persistence: tests clean up their own keys.
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  redis_dir="${TMPDIR:-/tmp}/latchkey-test-redis"
+  mkdir -p "$redis_dir"
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir "$redis_dir" --logfile "$redis_dir/redis.log"
+  for _ in $(seq 50); do
+    redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { echo "test-deps: redis-server did not start; see $redis_dir/redis.log" >&2; exit 1; }
 fi

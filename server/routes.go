@@ -22,6 +22,10 @@ func addRoutes(mux *http.ServeMux, svc *latchkey.Service, cfg Config, rs *respon
 	handle("GET /healthz", handleHealthz())
 	handle("GET /readyz", handleReadyz(rs, cfg.Ready))
 	handle("GET /openapi.json", handleOpenAPI())
+	if cfg.Metrics != nil {
+		// Prometheus text, not part of the JSON API the document describes.
+		mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	}
 
 	handle("GET /api/v1/users/me", handleWhoAmI(svc, rs, cfg.RequireTenant))
 	handle("POST /api/v1/keys/verify", handleVerifyKey(svc, rs, cfg.RequireTenant))

@@ -47,6 +47,8 @@ type Config struct {
 	// OAuth, when set, serves the OAuth 2.0 endpoints (SPEC §10). They
 	// write their own RFC 6749 error bodies, never the error template.
 	OAuth OAuthEndpoints
+	// Metrics, when set, counts every request and serves GET /metrics.
+	Metrics Metrics
 }
 
 // OAuthEndpoints are the OAuth 2.0 authorization server's handlers, as
@@ -83,6 +85,7 @@ func New(svc *latchkey.Service, cfg Config) http.Handler {
 	h = limitBody(h, maxBodyBytes)
 	h = recoverPanics(h, rs)
 	h = logRequests(h, cfg.Logger)
+	h = countRequests(h, cfg.Metrics)
 	h = trustProxies(h, cfg.TrustedProxies)
 	h = traceRequests(h)
 	return h

@@ -117,9 +117,11 @@ func TestConfigFromEnvironment(t *testing.T) {
 	if cfg.Issuer != "http://localhost:9000" {
 		t.Errorf("Issuer = %q; want the address, naming localhost for 0.0.0.0", cfg.Issuer)
 	}
-	wantInactive := []string{"LATCHKEY_REDIS_URL"}
-	if !slices.Equal(cfg.Inactive, wantInactive) {
-		t.Errorf("Inactive = %v; want %v", cfg.Inactive, wantInactive)
+	if cfg.RedisURL != "redis://:secret@localhost:6379/0" {
+		t.Errorf("RedisURL not kept")
+	}
+	if len(cfg.Inactive) != 0 {
+		t.Errorf("Inactive = %v; every setting given is in use", cfg.Inactive)
 	}
 }
 

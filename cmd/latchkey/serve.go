@@ -16,7 +16,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/dashboard"
-	"github.com/latchkey/latchkey/ratelimit"
+	"github.com/latchkey/latchkey/metrics"
 	"github.com/latchkey/latchkey/server"
 )
 
@@ -62,11 +62,19 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 			err = fmt.Errorf("close database: %w", cerr)
 		}
 	}()
+	mtr := metrics.New()
+	limiter, closeLimiter, err := openLimiter(ctx, cfg, mtr, log)
+	if err != nil {
+		return err
+	}
+	defer closeLimiter()
 	svc := latchkey.NewService(store, latchkey.ServiceConfig{
 		KeyPrefix: cfg.KeyPrefix,
-		Limiter:   ratelimit.NewMemory(),
+		Limiter:   limiter,
 		Limits:    cfg.Limits,
+		OnVerify:  mtr.Verified,
 	})
+	mtr.CacheSize(svc.CacheStats)
 
 	// Listen before bootstrapping: if the port is taken, nothing is created
 	// whose one-time secrets would be lost.
@@ -110,6 +118,7 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 		RequireTenant:   cfg.RequireTenant,
 		Routes:          table,
 		Logger:          log,
+		Metrics:         mtr,
 		Ready: func(ctx context.Context) error {
 			if draining.Load() {
 				return latchkey.ErrUnavailable
@@ -133,6 +142,7 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		svc.Usage().Run(usageCtx, flushInterval, func(err error) {
+			mtr.UsageFlushFailed()
 			log.Error("flush usage counters", "err", err)
 		})
 	})

@@ -311,23 +311,6 @@ func TestServeErrorTemplate(t *testing.T) {
 	})
 }
 
-func TestServeWarnsAboutSettingsNotBuiltYet(t *testing.T) {
-	e, _ := newEnv(t)
-	e = e.with("LATCHKEY_REDIS_URL", "redis://:hunter22@cache:6379", "LATCHKEY_TOKEN_TTL", "5m")
-	s := startServer(t, e)
-	logs := s.stderr.String()
-	if n := strings.Count(logs, `"setting":"LATCHKEY_REDIS_URL"`); n != 1 {
-		t.Errorf("%d warnings about LATCHKEY_REDIS_URL; want one\n%s", n, logs)
-	}
-	// LATCHKEY_TOKEN_TTL is in use (OAuth) and LATCHKEY_ISSUER is unset.
-	if strings.Contains(logs, `"setting":"LATCHKEY_TOKEN_TTL"`) || strings.Contains(logs, "LATCHKEY_ISSUER") {
-		t.Errorf("warned about a setting that is in use or unset:\n%s", logs)
-	}
-	if strings.Contains(logs, "hunter22") {
-		t.Errorf("the Redis password was logged:\n%s", logs)
-	}
-}
-
 func TestServeFailsWhenTheAddressIsTaken(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
