@@ -58,9 +58,12 @@ const (
 // connect_timeout, sslmode, statement_timeout, …) override the defaults.
 // Errors never repeat the URL, which may hold a password.
 func Open(ctx context.Context, rawURL string) (*DB, error) {
+	if err := ValidateURL(rawURL); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
 	cfg, err := pgxpool.ParseConfig(rawURL)
 	if err != nil {
-		return nil, errors.New("postgres: the database URL does not parse (value not shown: it may hold a password)")
+		return nil, err // unreachable: ValidateURL parsed it
 	}
 	cc := cfg.ConnConfig
 	if cc.ConnectTimeout == 0 {
@@ -325,4 +328,13 @@ func dedupe(ids []string) []string {
 		}
 	}
 	return out
+}
+
+// ValidateURL reports whether url is a database URL Open can use, without
+// connecting. The error never repeats the URL, which may hold a password.
+func ValidateURL(rawURL string) error {
+	if _, err := pgxpool.ParseConfig(rawURL); err != nil {
+		return errors.New("not a valid postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?PARAMS] URL (value not shown: it may hold a password)")
+	}
+	return nil
 }

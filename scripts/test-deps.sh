@@ -46,3 +46,34 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   done
   redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { echo "test-deps: redis-server did not start; see $redis_dir/redis.log" >&2; exit 1; }
 fi
+
+# PostgreSQL on 127.0.0.1:5432, for the PostgreSQL store's tests (postgres/,
+# cmd/latchkey, the cluster test): installed when missing, its cluster
+# started when it does not answer (a fresh machine, a container without an
+# init system), and its superuser let in over loopback without a password,
+# as the tests' default LATCHKEY_TEST_POSTGRES_URL
+# (postgres://postgres@127.0.0.1:5432/postgres) expects. Test machines only.
+if ! have pg_ctlcluster || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "test-deps: PostgreSQL is missing; run as root or install the postgresql package" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+fi
+pg_version="$(ls /etc/postgresql | sort -V | tail -n 1)"
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432; }
+if ! pg_up; then
+  pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start
+  for _ in $(seq 100); do pg_up && break; sleep 0.1; done
+  pg_up || { echo "test-deps: PostgreSQL $pg_version did not start; see /var/log/postgresql/" >&2; exit 1; }
+fi
+pg_login() { psql -w -q -h 127.0.0.1 -p 5432 -U postgres -d postgres -c 'SELECT 1' >/dev/null 2>&1; }
+if ! pg_login; then
+  hba="/etc/postgresql/$pg_version/main/pg_hba.conf"
+  grep -q '^host all postgres 127.0.0.1/32 trust' "$hba" ||
+    sed -i '1i host all postgres 127.0.0.1/32 trust\nhost all postgres ::1/128 trust' "$hba"
+  pg_ctlcluster --skip-systemctl-redirect "$pg_version" main reload
+  for _ in $(seq 50); do pg_login && break; sleep 0.1; done
+  pg_login || { echo "test-deps: cannot log in to PostgreSQL as postgres over 127.0.0.1" >&2; exit 1; }
+fi

@@ -14,9 +14,13 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/password"
+	"github.com/latchkey/latchkey/postgres"
 	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/sqlite"
 )
+
+// openTimeout bounds opening a PostgreSQL database, migrations included.
+const openTimeout = time.Minute
 
 // openStore opens the configured database, applying pending migrations.
 func openStore(cfg *config) (latchkey.Store, error) {
@@ -25,6 +29,17 @@ func openStore(cfg *config) (latchkey.Store, error) {
 		db, err := sqlite.Open(cfg.Database.Path)
 		if err != nil {
 			return nil, fmt.Errorf("open database sqlite:%s: %w", cfg.Database.Path, err)
+		}
+		return db, nil
+	case "postgres":
+		// Bounded: an unreachable server fails each connection attempt
+		// within the store's connect timeout, and a migration another
+		// node holds the lock for is waited on, not forever.
+		ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+		defer cancel()
+		db, err := postgres.Open(ctx, cfg.Database.URL)
+		if err != nil {
+			return nil, fmt.Errorf("open database %s: %w", cfg.Database, err)
 		}
 		return db, nil
 	}

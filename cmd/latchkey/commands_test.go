@@ -290,7 +290,7 @@ func TestKeysCreate(t *testing.T) {
 			"keys", "create", "--user", "user-123", "--name", "x")
 	})
 	t.Run("bad environment variable", func(t *testing.T) {
-		mustFail(t, e.with("LATCHKEY_DATABASE_URL", "postgres://db/x"), "", "PostgreSQL support is not built yet",
+		mustFail(t, e.with("LATCHKEY_DATABASE_URL", "mysql://db/x"), "", "must be sqlite:PATH or postgres://",
 			"keys", "create", "--user", "user-123", "--name", "x")
 	})
 }

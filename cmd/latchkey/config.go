@@ -15,6 +15,7 @@ import (
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/apikey"
 	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/postgres"
 )
 
 // setting is one configuration value (SPEC §2): an environment variable and
@@ -39,6 +40,8 @@ var settings = []setting{
 		usage: "database: sqlite:PATH or postgres://…"},
 	{env: "LATCHKEY_REDIS_URL", flag: "redis-url", active: true,
 		usage: "Redis for rate limits shared across nodes (redis://[:PASSWORD@]HOST:PORT[/DB])"},
+	{env: "LATCHKEY_SECRET_KEY_FILE", flag: "secret-key-file", active: true,
+		usage: "file of 64 hex digits, the key that encrypts OAuth signing keys; required with PostgreSQL, the same file on every node (default with SQLite: the database path + .kek, created on first start)"},
 	{env: "LATCHKEY_KEY_PREFIX", flag: "key-prefix", def: "lk", active: true,
 		usage: "prefix of issued keys, [a-z0-9]{1,12}"},
 	{env: "LATCHKEY_ROOT_KEY", flag: "root-key", active: true,
@@ -76,6 +79,7 @@ var settings = []setting{
 type config struct {
 	Addr            string
 	Database        database
+	SecretKeyFile   string // "" for the .kek file beside a SQLite database
 	RedisURL        string
 	KeyPrefix       string
 	RootKey         string
@@ -97,8 +101,26 @@ type config struct {
 
 // database is a parsed LATCHKEY_DATABASE_URL.
 type database struct {
-	Driver string // "sqlite"
-	Path   string
+	Driver string // "sqlite" or "postgres"
+	Path   string // sqlite: the file
+	URL    string // postgres: the URL, which may hold a password: never show it
+}
+
+// String names the database for logs and errors, without any password or
+// query parameter (where a password may also be).
+func (d database) String() string {
+	if d.Driver != "postgres" {
+		return d.Driver + ":" + d.Path
+	}
+	u, err := url.Parse(d.URL)
+	if err != nil {
+		return "postgres://…"
+	}
+	shown := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+	if u.User != nil {
+		shown.User = url.User(u.User.Username())
+	}
+	return shown.String()
 }
 
 // settingFlags holds the settings given as flags, by flag name. Several
@@ -184,6 +206,13 @@ func loadConfig(sf settingFlags, getenv func(string) string) (*config, error) {
 		bad(src["LATCHKEY_DATABASE_URL"], "%v", err)
 	}
 	cfg.Database = db
+
+	if s := src["LATCHKEY_SECRET_KEY_FILE"]; s.value != "" {
+		if err := readableFile(s.value); err != nil {
+			bad(s, "%v", err)
+		}
+		cfg.SecretKeyFile = s.value
+	}
 
 	if s := src["LATCHKEY_REDIS_URL"]; s.value != "" {
 		u, err := url.Parse(s.value)
@@ -353,7 +382,10 @@ func validAddr(addr string) error {
 func parseDatabaseURL(raw string) (database, error) {
 	switch {
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
-		return database{}, errors.New("PostgreSQL support is not built yet; use sqlite:PATH")
+		if err := postgres.ValidateURL(raw); err != nil {
+			return database{}, err
+		}
+		return database{Driver: "postgres", URL: raw}, nil
 	case strings.HasPrefix(raw, "sqlite://"):
 		return database{}, errors.New("write sqlite:PATH (e.g. sqlite:latchkey.db or sqlite:/var/lib/latchkey/latchkey.db), not sqlite://")
 	case strings.HasPrefix(raw, "sqlite:"):

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -14,14 +15,37 @@ import (
 )
 
 // keyFilePath is where the key-encryption key of the OAuth signing keys
-// lives: a 0600 file beside the SQLite database, so that a copy of the
-// database alone (a dump, a backup) holds no usable private key. Back it
-// up with the database; without it the signing keys must be rotated.
+// lives by default: a 0600 file beside the SQLite database, so that a copy
+// of the database alone (a dump, a backup) holds no usable private key.
+// Back it up with the database; without it the signing keys must be rotated.
 func keyFilePath(cfg *config) string { return cfg.Database.Path + ".kek" }
+
+// errNoSecretKey explains why PostgreSQL needs LATCHKEY_SECRET_KEY_FILE.
+var errNoSecretKey = errors.New("LATCHKEY_SECRET_KEY_FILE (--secret-key-file) is required with a PostgreSQL database: " +
+	"every node must open the OAuth signing keys with the same key, kept outside the database. " +
+	"Create it once with `(umask 077; openssl rand -hex 32 > latchkey.key)` and give every node a copy (mode 0600)")
+
+// loadKeyEncryptionKey returns the key that seals the OAuth signing keys:
+// LATCHKEY_SECRET_KEY_FILE when set, which every node of a cluster shares;
+// otherwise, with SQLite only, the .kek file beside the database, created
+// on first use.
+func loadKeyEncryptionKey(cfg *config) ([]byte, error) {
+	switch {
+	case cfg.SecretKeyFile != "":
+		kek, err := oauth.LoadKeyFile(cfg.SecretKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("LATCHKEY_SECRET_KEY_FILE: %w", err)
+		}
+		return kek, nil
+	case cfg.Database.Driver != "sqlite":
+		return nil, errNoSecretKey
+	}
+	return oauth.LoadOrCreateKeyFile(keyFilePath(cfg))
+}
 
 // oauthConfig is the oauth.Config of the configured deployment.
 func oauthConfig(cfg *config) (oauth.Config, error) {
-	kek, err := oauth.LoadOrCreateKeyFile(keyFilePath(cfg))
+	kek, err := loadKeyEncryptionKey(cfg)
 	if err != nil {
 		return oauth.Config{}, err
 	}
@@ -103,6 +127,9 @@ func runSigningKeysRotate(ctx context.Context, c *cli, fs *flag.FlagSet, args []
 	if err != nil {
 		return err
 	}
+	// The oauth package rotates on the store directly; the Service records it.
+	latchkey.NewService(store, latchkey.ServiceConfig{KeyPrefix: cfg.KeyPrefix}).
+		RecordAudit(ctx, latchkey.AuditSigningKeyRotate, kid, nil)
 	fmt.Fprintf(c.stderr, "new OAuth signing key %s is active; the previous one stays in the JWK Set until its tokens expire (%s)\n",
 		kid, latchkey.FormatDuration(cfg.TokenTTL+oauth.Leeway))
 	_, err = fmt.Fprintln(c.stdout, kid)

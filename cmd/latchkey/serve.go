@@ -76,6 +76,13 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 	})
 	mtr.CacheSize(svc.CacheStats)
 
+	// The cache follows changes other processes commit (other nodes, the
+	// CLI); stopped before the store closes.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); svc.WatchChanges(watchCtx) }()
+	defer func() { stopWatch(); <-watchDone }()
+
 	// Listen before bootstrapping: if the port is taken, nothing is created
 	// whose one-time secrets would be lost.
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -162,7 +169,7 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "version", versionString(),
-		"database", cfg.Database.Driver+":"+cfg.Database.Path, "keyPrefix", cfg.KeyPrefix)
+		"database", cfg.Database.String(), "keyPrefix", cfg.KeyPrefix)
 	prx.start(log, cfg)
 
 	select {
