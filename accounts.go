@@ -28,6 +28,7 @@ func (s *Service) CreateTenant(ctx context.Context, id, name string) (*Tenant, e
 	if err := s.store.CreateTenant(ctx, t); err != nil {
 		return nil, err
 	}
+	s.audit(ctx, AuditEvent{Action: AuditTenantCreate, TargetID: t.ID, TenantID: t.ID, Detail: map[string]any{"name": t.Name}})
 	return t, nil
 }
 
@@ -51,13 +52,24 @@ func (s *Service) RenameTenant(ctx context.Context, id, name string) (*Tenant, e
 		return nil, err
 	}
 	defer s.cache.invalidateAll()
-	return s.store.UpdateTenant(ctx, id, func(t *Tenant) error { t.Name = name; return nil })
+	t, err := s.store.UpdateTenant(ctx, id, func(t *Tenant) error { t.Name = name; return nil })
+	if err != nil {
+		return nil, err
+	}
+	s.audit(ctx, AuditEvent{Action: AuditTenantUpdate, TargetID: t.ID, TenantID: t.ID, Detail: map[string]any{
+		"fields": []string{"name"}, "name": t.Name,
+	}})
+	return t, nil
 }
 
 // DeleteTenant removes a tenant, its memberships and key links.
 func (s *Service) DeleteTenant(ctx context.Context, id string) error {
 	defer s.cache.invalidateAll() // tenant links of keys change too
-	return s.store.DeleteTenant(ctx, id)
+	if err := s.store.DeleteTenant(ctx, id); err != nil {
+		return err
+	}
+	s.audit(ctx, AuditEvent{Action: AuditTenantDelete, TargetID: id, TenantID: id})
+	return nil
 }
 
 func validatePage(p *Page) error {
@@ -116,6 +128,11 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (*User, error) {
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		return nil, err
 	}
+	// The password itself is never recorded, only whether there is one.
+	s.audit(ctx, AuditEvent{Action: AuditUserCreate, TargetID: u.ID, Detail: map[string]any{
+		"email": u.Email, "isAdmin": u.IsAdmin, "hasPassword": u.PasswordHash != "",
+		"tenantIds": slices.Clone(u.TenantIDs),
+	}})
 	return u, nil
 }
 
@@ -202,6 +219,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, p UserPatch) (*User
 	if err != nil {
 		return nil, err
 	}
+	s.audit(ctx, AuditEvent{Action: AuditUserUpdate, TargetID: u.ID, Detail: p.auditDetail()})
 	// Disabling a user or changing its password signs it out everywhere.
 	if u.Disabled || p.Password != nil {
 		if err := s.DeleteUserSessions(ctx, u.ID); err != nil {
@@ -211,21 +229,56 @@ func (s *Service) UpdateUser(ctx context.Context, id string, p UserPatch) (*User
 	return u, nil
 }
 
+// auditDetail names the fields a patch sets, with the new values of the
+// flags; a new password is named, never shown.
+func (p UserPatch) auditDetail() map[string]any {
+	d := map[string]any{}
+	fields := []string{}
+	if p.Email != nil {
+		fields = append(fields, "email")
+	}
+	if p.Password != nil {
+		fields = append(fields, "password")
+	}
+	if p.IsAdmin != nil {
+		fields = append(fields, "isAdmin")
+		d["isAdmin"] = *p.IsAdmin
+	}
+	if p.Disabled != nil {
+		fields = append(fields, "disabled")
+		d["disabled"] = *p.Disabled
+	}
+	d["fields"] = fields
+	return d
+}
+
 // DeleteUser removes a user with its memberships and keys.
 func (s *Service) DeleteUser(ctx context.Context, id string) error {
 	defer s.cache.invalidateAll() // the user's keys go too
-	return s.store.DeleteUser(ctx, id)
+	if err := s.store.DeleteUser(ctx, id); err != nil {
+		return err
+	}
+	s.audit(ctx, AuditEvent{Action: AuditUserDelete, TargetID: id})
+	return nil
 }
 
 // AddMembership makes a user a member of a tenant.
 func (s *Service) AddMembership(ctx context.Context, userID, tenantID string) error {
-	return s.store.AddMembership(ctx, userID, tenantID)
+	if err := s.store.AddMembership(ctx, userID, tenantID); err != nil {
+		return err
+	}
+	s.audit(ctx, AuditEvent{Action: AuditMembershipAdd, TargetID: userID, TenantID: tenantID})
+	return nil
 }
 
 // RemoveMembership ends a membership and unlinks the tenant from the user's keys.
 func (s *Service) RemoveMembership(ctx context.Context, userID, tenantID string) error {
 	defer s.cache.invalidateAll() // the tenant is unlinked from the user's keys
-	return s.store.RemoveMembership(ctx, userID, tenantID)
+	if err := s.store.RemoveMembership(ctx, userID, tenantID); err != nil {
+		return err
+	}
+	s.audit(ctx, AuditEvent{Action: AuditMembershipRemove, TargetID: userID, TenantID: tenantID})
+	return nil
 }
 
 // CheckPassword returns the user with email if pw is right. Any failure is

@@ -51,6 +51,7 @@ func (s *Service) CreatePermission(ctx context.Context, name, description string
 	if err := s.store.CreatePermission(ctx, p); err != nil {
 		return nil, err
 	}
+	s.audit(ctx, AuditEvent{Action: AuditPermissionCreate, TargetID: p.Name, Detail: map[string]any{"description": p.Description}})
 	return p, nil
 }
 
@@ -79,7 +80,11 @@ func (s *Service) ListPermissions(ctx context.Context) ([]*Permission, error) {
 // DeletePermission removes a permission from the catalog. Keys that hold it
 // keep it; new keys and updates can no longer grant it.
 func (s *Service) DeletePermission(ctx context.Context, name string) error {
-	return s.store.DeletePermission(ctx, name)
+	if err := s.store.DeletePermission(ctx, name); err != nil {
+		return err
+	}
+	s.audit(ctx, AuditEvent{Action: AuditPermissionDelete, TargetID: name})
+	return nil
 }
 
 // checkCatalog refuses key permissions the catalog does not allow. An empty

@@ -225,6 +225,9 @@ func (s *Service) CreateOAuthClient(ctx context.Context, in NewOAuthClient) (*OA
 		}
 		return nil, "", err
 	}
+	s.audit(ctx, AuditEvent{Action: AuditOAuthClientCreate, TargetID: c.ID, TenantID: c.TenantID, Detail: map[string]any{
+		"name": c.Name, "scopes": slices.Clone(c.Scopes),
+	}})
 	return c, secret, nil
 }
 
@@ -257,7 +260,7 @@ func (s *Service) UpdateOAuthClient(ctx context.Context, id string, p OAuthClien
 			return nil, err
 		}
 	}
-	return s.store.UpdateOAuthClient(ctx, id, func(c *OAuthClient) error {
+	c, err := s.store.UpdateOAuthClient(ctx, id, func(c *OAuthClient) error {
 		if p.Name != nil {
 			c.Name = name
 		}
@@ -269,6 +272,25 @@ func (s *Service) UpdateOAuthClient(ctx context.Context, id string, p OAuthClien
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	d := map[string]any{}
+	fields := []string{}
+	if p.Name != nil {
+		fields = append(fields, "name")
+	}
+	if p.Scopes != nil {
+		fields = append(fields, "scopes")
+		d["scopes"] = slices.Clone(c.Scopes)
+	}
+	if p.Disabled != nil {
+		fields = append(fields, "disabled")
+		d["disabled"] = c.Disabled
+	}
+	d["fields"] = fields
+	s.audit(ctx, AuditEvent{Action: AuditOAuthClientUpdate, TargetID: c.ID, TenantID: c.TenantID, Detail: d})
+	return c, nil
 }
 
 // RotateOAuthClientSecret gives a client a new secret, returned once; the
@@ -286,12 +308,17 @@ func (s *Service) RotateOAuthClientSecret(ctx context.Context, id string) (*OAut
 	if err != nil {
 		return nil, "", err
 	}
+	s.audit(ctx, AuditEvent{Action: AuditOAuthClientRotate, TargetID: c.ID, TenantID: c.TenantID})
 	return c, secret, nil
 }
 
 // DeleteOAuthClient removes a client; its tokens stop verifying at once.
 func (s *Service) DeleteOAuthClient(ctx context.Context, id string) error {
-	return s.store.DeleteOAuthClient(ctx, id)
+	if err := s.store.DeleteOAuthClient(ctx, id); err != nil {
+		return err
+	}
+	s.audit(ctx, AuditEvent{Action: AuditOAuthClientDelete, TargetID: id})
+	return nil
 }
 
 // AuthenticateOAuthClient checks a client_id and client_secret. Every

@@ -20,6 +20,8 @@ import (
 // that validates input, issues secrets and checks presented credentials, so
 // every adapter (HTTP, CLI, dashboard) behaves the same.
 type Service struct {
+	auditLog auditState // events recorded after each change (audit.go)
+
 	store   Store
 	prefix  string
 	now     func() time.Time
@@ -188,6 +190,10 @@ func (s *Service) CreateKey(ctx context.Context, ownerID string, in NewKey) (*Ke
 		return nil, "", err
 	}
 	s.cache.forgetUnknown(k.Hash)
+	s.audit(ctx, AuditEvent{Action: AuditKeyCreate, TargetID: k.ID, Detail: map[string]any{
+		"ownerId": k.OwnerID, "name": k.Name, "key": k.Masked, "environment": k.Environment,
+		"permissions": slices.Clone(k.Permissions), "tenantIds": slices.Clone(k.TenantIDs),
+	}})
 	return k, secret, nil
 }
 
@@ -372,7 +378,7 @@ func (s *Service) UpdateKey(ctx context.Context, ownerID, id string, p KeyPatch)
 			return nil, err
 		}
 	}
-	return s.updateOwnedKey(ctx, ownerID, id, func(k *Key) error {
+	k, err := s.updateOwnedKey(ctx, ownerID, id, func(k *Key) error {
 		if k.RevokedAt != nil {
 			return errRevoked
 		}
@@ -404,30 +410,72 @@ func (s *Service) UpdateKey(ctx context.Context, ownerID, id string, p KeyPatch)
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	s.audit(ctx, AuditEvent{Action: AuditKeyUpdate, TargetID: k.ID, Detail: map[string]any{
+		"ownerId": k.OwnerID, "key": k.Masked, "fields": p.fields(),
+	}})
+	return k, nil
+}
+
+// fields names the fields a patch sets, for the audit log.
+func (p KeyPatch) fields() []string {
+	out := []string{}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"name", p.Name != nil}, {"permissions", p.Permissions != nil}, {"tenantIds", p.TenantIDs != nil},
+		{"expiresAt", p.SetExpiresAt}, {"rateLimit", p.SetRateLimit}, {"meta", p.Meta != nil},
+	} {
+		if f.set {
+			out = append(out, f.name)
+		}
+	}
+	return out
 }
 
 // ToggleKey flips IsActive. A revoked key cannot be enabled again.
 func (s *Service) ToggleKey(ctx context.Context, ownerID, id string) (*Key, error) {
-	return s.updateOwnedKey(ctx, ownerID, id, func(k *Key) error {
+	k, err := s.updateOwnedKey(ctx, ownerID, id, func(k *Key) error {
 		if k.RevokedAt != nil {
 			return errRevoked
 		}
 		k.IsActive = !k.IsActive
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	s.audit(ctx, AuditEvent{Action: AuditKeyToggle, TargetID: k.ID, Detail: map[string]any{
+		"ownerId": k.OwnerID, "key": k.Masked, "isActive": k.IsActive,
+	}})
+	return k, nil
 }
 
 // RevokeKey revokes a key permanently. Revoking twice is a no-op that keeps
 // the first revocation time.
 func (s *Service) RevokeKey(ctx context.Context, ownerID, id string) (*Key, error) {
-	return s.updateOwnedKey(ctx, ownerID, id, func(k *Key) error {
-		if k.RevokedAt == nil {
+	revoked := false
+	k, err := s.updateOwnedKey(ctx, ownerID, id, func(k *Key) error {
+		revoked = k.RevokedAt == nil
+		if revoked {
 			now := s.Now()
 			k.RevokedAt = &now
 			k.IsActive = false
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	if revoked { // a repeat changes nothing and is not recorded
+		s.audit(ctx, AuditEvent{Action: AuditKeyRevoke, TargetID: k.ID, Detail: map[string]any{
+			"ownerId": k.OwnerID, "key": k.Masked,
+		}})
+	}
+	return k, nil
 }
 
 // MaxGracePeriod bounds how long a rotated-out key keeps working.
@@ -476,16 +524,26 @@ func (s *Service) RotateKey(ctx context.Context, ownerID, id string, grace time.
 	if err != nil {
 		return nil, "", err
 	}
+	s.audit(ctx, AuditEvent{Action: AuditKeyRotate, TargetID: id, Detail: map[string]any{
+		"ownerId": k.OwnerID, "newKeyId": k.ID, "key": k.Masked, "gracePeriod": FormatDuration(grace),
+	}})
 	return k, secret, nil
 }
 
 // DeleteKey removes a key for good.
 func (s *Service) DeleteKey(ctx context.Context, ownerID, id string) error {
-	if _, err := s.GetKey(ctx, ownerID, id); err != nil {
+	k, err := s.GetKey(ctx, ownerID, id)
+	if err != nil {
 		return err
 	}
 	defer s.cache.invalidateKey(id)
-	return s.store.DeleteKey(ctx, id)
+	if err := s.store.DeleteKey(ctx, id); err != nil {
+		return err
+	}
+	s.audit(ctx, AuditEvent{Action: AuditKeyDelete, TargetID: id, Detail: map[string]any{
+		"ownerId": k.OwnerID, "name": k.Name, "key": k.Masked,
+	}})
+	return nil
 }
 
 // ---- Verification -----------------------------------------------------
@@ -621,6 +679,7 @@ func (s *Service) CreateRootKey(ctx context.Context, name string, scopes []strin
 	if err := s.store.CreateRootKey(ctx, rk); err != nil {
 		return nil, "", err
 	}
+	s.auditRootKeyCreate(ctx, rk)
 	return rk, gen.String(), nil
 }
 
@@ -662,7 +721,17 @@ func (s *Service) EnsureRootKey(ctx context.Context, raw string) error {
 	if err != nil {
 		return err
 	}
-	return s.store.CreateRootKey(ctx, rk)
+	if err := s.store.CreateRootKey(ctx, rk); err != nil {
+		return err
+	}
+	s.auditRootKeyCreate(ctx, rk)
+	return nil
+}
+
+func (s *Service) auditRootKeyCreate(ctx context.Context, rk *RootKey) {
+	s.audit(ctx, AuditEvent{Action: AuditRootKeyCreate, TargetID: rk.ID, Detail: map[string]any{
+		"name": rk.Name, "key": rk.Masked, "scopes": slices.Clone(rk.Scopes),
+	}})
 }
 
 // ValidateRootKeySecret checks the value of LATCHKEY_ROOT_KEY without
@@ -683,7 +752,11 @@ func (s *Service) ListRootKeys(ctx context.Context) ([]*RootKey, error) {
 // DeleteRootKey removes a root key.
 func (s *Service) DeleteRootKey(ctx context.Context, id string) error {
 	defer s.cache.invalidateAll()
-	return s.store.DeleteRootKey(ctx, id)
+	if err := s.store.DeleteRootKey(ctx, id); err != nil {
+		return err
+	}
+	s.audit(ctx, AuditEvent{Action: AuditRootKeyDelete, TargetID: id})
+	return nil
 }
 
 // InvalidateKey drops a key from this node's cache. Another node (or a

@@ -665,10 +665,3 @@ func (d *Dashboard) handleDeleteOAuthClient(w http.ResponseWriter, r *http.Reque
 	redirectDone(w, r, "/admin/oauth-clients", "client-deleted")
 	return nil
 }
-
-// ---- Audit log --------------------------------------------------------
-
-func (d *Dashboard) handleAuditLog(w http.ResponseWriter, r *http.Request, s *session) error {
-	d.render(w, r, http.StatusOK, "admin_audit", page{Title: "Audit log", Section: "admin-audit", Session: s})
-	return nil
-}

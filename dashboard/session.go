@@ -126,6 +126,8 @@ func (d *Dashboard) signedIn(admin bool, h handler) http.Handler {
 				"This page is for Latchkey administrators. Ask an admin if you need access.")
 			return
 		}
+		// The signed-in user is the actor of every change the page makes.
+		r = r.WithContext(latchkey.WithActor(r.Context(), latchkey.Actor{Kind: latchkey.ActorUser, ID: s.User.ID}))
 		if err := h(w, r, s); err != nil {
 			d.renderError(w, r, s, statusOf(err), "Something went wrong", d.userMessage(r.Context(), err))
 		}

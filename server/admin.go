@@ -60,10 +60,11 @@ func newRootKeyJSON(k *latchkey.RootKey, secret string) rootKeyJSON {
 }
 
 // adminHandler wraps an admin endpoint: it authenticates the root key
-// before running fn.
+// before running fn, with the root key as the actor of fn's changes.
 func adminHandler(svc *latchkey.Service, rs *responder, fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
-		if err := adminAuth(svc, r); err != nil {
+		r, err := adminAuth(svc, r)
+		if err != nil {
 			return err
 		}
 		return fn(w, r)

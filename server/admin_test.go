@@ -34,6 +34,8 @@ var adminRoutes = []struct{ method, path, body string }{
 	{"POST", "/api/v1/admin/root-keys", `{"name":"x","scopes":["*"]}`},
 	{"GET", "/api/v1/admin/root-keys", ""},
 	{"DELETE", "/api/v1/admin/root-keys/root_x", ""},
+	{"GET", "/api/v1/admin/audit-log", ""},
+	{"GET", "/api/v1/admin/audit-log/evt_x", ""},
 }
 
 func TestAdminAuthentication(t *testing.T) {

@@ -125,11 +125,25 @@ const (
 	msgAdminNotForCustomerKeys = "API keys cannot use the admin API; use a root key with the 'admin' scope"
 )
 
-// adminAuth authenticates the admin API caller: a root key with "admin" or "*".
-func adminAuth(svc *latchkey.Service, r *http.Request) error {
-	_, err := rootKey(svc, r, latchkey.ScopeAdmin, msgAdminNotForCustomerKeys)
-	return err
+// adminAuth authenticates the admin API caller, a root key with "admin" or
+// "*", and returns r with that root key as the actor of its changes.
+func adminAuth(svc *latchkey.Service, r *http.Request) (*http.Request, error) {
+	rk, err := rootKey(svc, r, latchkey.ScopeAdmin, msgAdminNotForCustomerKeys)
+	if err != nil {
+		return nil, err
+	}
+	return withActor(r, latchkey.Actor{Kind: latchkey.ActorRootKey, ID: rk.ID}), nil
 }
+
+// withActor returns r with a as the actor of the changes it makes, and the
+// request's trace ID, for the audit log.
+func withActor(r *http.Request, a latchkey.Actor) *http.Request {
+	ctx := latchkey.WithActor(r.Context(), a)
+	return r.WithContext(latchkey.WithTraceID(ctx, requestInfoFrom(ctx).traceID))
+}
+
+// viaTrustedProxy is the Actor.Via of a user vouched for by a trusted proxy.
+const viaTrustedProxy = "trusted_proxy"
 
 // actingUser resolves the user the self-service API acts for (SPEC §6),
 // trying in order: a dashboard session, a root key with "keys:manage" plus
@@ -137,54 +151,66 @@ func adminAuth(svc *latchkey.Service, r *http.Request) error {
 // Users named by x-user-id are created on first use.
 //
 // Each user's management requests are rate limited (latchkey.Limits.Management).
-func actingUser(svc *latchkey.Service, cfg Config, r *http.Request) (*latchkey.User, error) {
-	u, err := resolveUser(svc, cfg, r)
+// The returned request carries the user as the actor of its changes.
+func actingUser(svc *latchkey.Service, cfg Config, r *http.Request) (*latchkey.User, *http.Request, error) {
+	u, via, err := resolveUser(svc, cfg, r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := svc.Allow(r.Context(), "user:"+u.ID, svc.ManagementLimit()); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return u, nil
+	return u, withActor(r, latchkey.Actor{Kind: latchkey.ActorUser, ID: u.ID, Via: via}), nil
 }
 
-func resolveUser(svc *latchkey.Service, cfg Config, r *http.Request) (*latchkey.User, error) {
+// resolveUser returns the acting user and, when another credential acts
+// for it, what vouched for it (see latchkey.Actor.Via).
+func resolveUser(svc *latchkey.Service, cfg Config, r *http.Request) (*latchkey.User, string, error) {
 	if u, ok, err := sessionUser(cfg, r); ok || err != nil {
-		return u, err
+		return u, "", err
 	}
 	cred, err := credential(r)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	userID := strings.TrimSpace(r.Header.Get("X-User-Id"))
+	// Who creates the user on first use: the root key, or the user itself
+	// when a trusted proxy vouches for it.
+	var creator latchkey.Actor
 	switch {
 	case cred != "":
 		if isCustomerKey(cred) || svc.IsAccessToken(cred) {
-			return nil, refuseCustomerKey(svc, r, cred, msgKeysNotForCustomerKeys)
+			return nil, "", refuseCustomerKey(svc, r, cred, msgKeysNotForCustomerKeys)
 		}
 		rk, err := authenticateRoot(svc, r, cred)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if !rk.HasScope(latchkey.ScopeManage) {
-			return nil, forbidden("This root key lacks the '" + latchkey.ScopeManage + "' scope.")
+			return nil, "", forbidden("This root key lacks the '" + latchkey.ScopeManage + "' scope.")
 		}
+		creator = latchkey.Actor{Kind: latchkey.ActorRootKey, ID: rk.ID}
 	case cfg.TrustUserHeader && trustedPeer(cfg.TrustedProxies, r.RemoteAddr):
 		// The proxy in front vouches for x-user-id.
+		creator = latchkey.Actor{Kind: latchkey.ActorUser, ID: userID, Via: viaTrustedProxy}
 	default:
-		return nil, latchkey.ErrMissingKey
+		return nil, "", latchkey.ErrMissingKey
 	}
 	if userID == "" {
-		return nil, latchkey.ErrUserRequired
+		return nil, "", latchkey.ErrUserRequired
 	}
-	u, err := svc.EnsureUser(r.Context(), userID)
+	u, err := svc.EnsureUser(withActor(r, creator).Context(), userID)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if u.Disabled {
-		return nil, forbidden("This user is disabled.")
+		return nil, "", forbidden("This user is disabled.")
 	}
-	return u, nil
+	via := creator.ID
+	if creator.Kind == latchkey.ActorUser {
+		via = creator.Via
+	}
+	return u, via, nil
 }
 
 // sessionUser resolves a dashboard session, first in SPEC §6's order: the

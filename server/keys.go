@@ -234,32 +234,37 @@ type messageJSON struct {
 }
 
 // ownerFunc authenticates a request to a key endpoint and returns whose
-// keys it may touch: a user ID, or "" for an administrator (any key).
-type ownerFunc func(r *http.Request) (string, error)
+// keys it may touch: a user ID, or "" for an administrator (any key); and
+// the request with the caller as the actor of its changes.
+type ownerFunc func(r *http.Request) (string, *http.Request, error)
 
 // selfOwner is the self-service API's owner: the acting user.
 func selfOwner(svc *latchkey.Service, cfg Config) ownerFunc {
-	return func(r *http.Request) (string, error) {
-		u, err := actingUser(svc, cfg, r)
+	return func(r *http.Request) (string, *http.Request, error) {
+		u, r, err := actingUser(svc, cfg, r)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
-		return u.ID, nil
+		return u.ID, r, nil
 	}
 }
 
 // adminOwner lets an admin root key touch every key.
 func adminOwner(svc *latchkey.Service) ownerFunc {
-	return func(r *http.Request) (string, error) { return "", adminAuth(svc, r) }
+	return func(r *http.Request) (string, *http.Request, error) {
+		r, err := adminAuth(svc, r)
+		return "", r, err
+	}
 }
 
 // pathUserOwner lets an admin root key act for the user named in the path.
 func pathUserOwner(svc *latchkey.Service) ownerFunc {
-	return func(r *http.Request) (string, error) {
-		if err := adminAuth(svc, r); err != nil {
-			return "", err
+	return func(r *http.Request) (string, *http.Request, error) {
+		r, err := adminAuth(svc, r)
+		if err != nil {
+			return "", nil, err
 		}
-		return r.PathValue("id"), nil
+		return r.PathValue("id"), r, nil
 	}
 }
 
@@ -280,7 +285,7 @@ func noStore(w http.ResponseWriter) {
 
 func handleCreateKey(svc *latchkey.Service, rs *responder, owner ownerFunc, base string) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
-		ownerID, err := owner(r)
+		ownerID, r, err := owner(r)
 		if err != nil {
 			return err
 		}
@@ -307,7 +312,7 @@ func handleCreateKey(svc *latchkey.Service, rs *responder, owner ownerFunc, base
 // tenantId query parameters select keys; otherwise the owner's keys only.
 func handleListKeys(svc *latchkey.Service, rs *responder, owner ownerFunc, base string, adminFilters bool) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
-		ownerID, err := owner(r)
+		ownerID, r, err := owner(r)
 		if err != nil {
 			return err
 		}
@@ -394,7 +399,7 @@ func handleRevokeKey(svc *latchkey.Service, rs *responder, owner ownerFunc) http
 // it (masked).
 func handleKeyAction(rs *responder, owner ownerFunc, action func(r *http.Request, ownerID, id string) (*latchkey.Key, error)) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
-		ownerID, err := owner(r)
+		ownerID, r, err := owner(r)
 		if err != nil {
 			return err
 		}
@@ -409,7 +414,7 @@ func handleKeyAction(rs *responder, owner ownerFunc, action func(r *http.Request
 
 func handleRotateKey(svc *latchkey.Service, rs *responder, owner ownerFunc, base string) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
-		ownerID, err := owner(r)
+		ownerID, r, err := owner(r)
 		if err != nil {
 			return err
 		}
@@ -436,7 +441,7 @@ func handleRotateKey(svc *latchkey.Service, rs *responder, owner ownerFunc, base
 
 func handleDeleteKey(svc *latchkey.Service, rs *responder, owner ownerFunc) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
-		ownerID, err := owner(r)
+		ownerID, r, err := owner(r)
 		if err != nil {
 			return err
 		}

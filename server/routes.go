@@ -15,8 +15,9 @@ func addRoutes(mux *http.ServeMux, svc *latchkey.Service, cfg Config, rs *respon
 		api = append(api, pattern)
 	}
 	if cfg.Dashboard != nil {
+		dash := withTraceID(cfg.Dashboard)
 		for _, pattern := range cfg.Dashboard.Patterns() {
-			mux.Handle(pattern, cfg.Dashboard)
+			mux.Handle(pattern, dash)
 		}
 	}
 	handle("GET /healthz", handleHealthz())
@@ -86,6 +87,9 @@ func addRoutes(mux *http.ServeMux, svc *latchkey.Service, cfg Config, rs *respon
 	handle("PATCH "+clients+"/{id}", handleUpdateOAuthClient(svc, rs))
 	handle("DELETE "+clients+"/{id}", handleDeleteOAuthClient(svc, rs))
 	handle("POST "+clients+"/{id}/rotate-secret", handleRotateOAuthClientSecret(svc, rs))
+
+	handle("GET "+auditLogPath, handleListAuditEvents(svc, rs))
+	handle("GET "+auditLogPath+"/{id}", handleGetAuditEvent(svc, rs))
 
 	// OAuth 2.0 (SPEC §10). No method in the patterns: the endpoints answer
 	// a wrong method themselves, with an RFC 6749 body and not ours.

@@ -53,6 +53,7 @@ type testEnv struct {
 	t     *testing.T
 	svc   *latchkey.Service
 	db    *sqlite.DB
+	path  string // the database file
 	clock *clock
 	srv   *httptest.Server
 	root  string // root key with scope "*"
@@ -70,7 +71,8 @@ func newTestEnv(t *testing.T, opts ...func(*Config)) *testEnv {
 // the key prefix and clock are always the test's.
 func newTestEnvWith(t *testing.T, sc latchkey.ServiceConfig, opts ...func(*Config)) *testEnv {
 	t.Helper()
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "latchkey.db"))
+	path := filepath.Join(t.TempDir(), "latchkey.db")
+	db, err := sqlite.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +94,7 @@ func newTestEnvWith(t *testing.T, sc latchkey.ServiceConfig, opts ...func(*Confi
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testEnv{t: t, svc: svc, db: db, clock: c, srv: srv, root: root, logs: logs}
+	return &testEnv{t: t, svc: svc, db: db, path: path, clock: c, srv: srv, root: root, logs: logs}
 }
 
 type response struct {

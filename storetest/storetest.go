@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) latchkey.Store) {
 	t.Run("OAuth", func(t *testing.T) { testOAuth(t, open) })
 	t.Run("Catalog", func(t *testing.T) { testCatalog(t, open) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, open) })
+	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 }
 
 // base is a fixed instant with nanoseconds, which stores drop: times read

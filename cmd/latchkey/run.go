@@ -95,7 +95,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return fmt.Errorf("unknown command %q", clip(strings.Join(rest[:min(2, len(rest))], " ")))
 	}
 	words := len(strings.Fields(cmd.name))
+	if cmd.name != "serve" {
+		// Changes made from the command line are the CLI's in the audit
+		// log, with the OS user running it (a server's are its callers').
+		ctx = latchkey.WithActor(ctx, latchkey.Actor{Kind: latchkey.ActorCLI, ID: osUser(getenv)})
+	}
 	return cliError(cmd.run(ctx, c, c.newFlagSet(cmd), rest[words:]))
+}
+
+// osUser names the user running the command, as the environment says: an
+// audit log label, not a credential.
+func osUser(getenv func(string) string) string {
+	for _, name := range []string{"USER", "LOGNAME", "USERNAME"} {
+		if u := getenv(name); u != "" {
+			return latchkey.Truncate(u, latchkey.MaxIDLen)
+		}
+	}
+	return ""
 }
 
 // findCommand matches the first one or two words of args.
