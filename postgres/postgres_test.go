@@ -56,10 +56,15 @@ func TestMain(m *testing.M) {
 }
 
 // TestStore runs the conformance suite SQLite passes, each subtest in a
-// database of its own.
+// database of its own. Those run in parallel: each mostly waits for the
+// server (creating and dropping its database).
 func TestStore(t *testing.T) {
 	pgtest.Require(t)
+	var parallel sync.Map // *testing.T → struct{}: t.Parallel once per test
 	storetest.Run(t, func(t *testing.T) latchkey.Store {
+		if _, done := parallel.LoadOrStore(t, struct{}{}); !done {
+			t.Parallel()
+		}
 		return open(t, pgtest.NewDatabaseFrom(t, migrated))
 	})
 }
