@@ -85,7 +85,7 @@ type AuditCursor struct {
 // a store opts in by implementing it, and the Service records events only
 // when its store does (as with ChangeWatcher). Stores without it simply
 // keep no audit log; Service.AuditLogEnabled reports which is the case.
-// The sqlite store implements it; the postgres store does not yet.
+// The sqlite and postgres stores implement it.
 type AuditStore interface {
 	// AppendAuditEvent stores e; CONFLICT if its ID is taken.
 	AppendAuditEvent(ctx context.Context, e *AuditEvent) error
