@@ -13,7 +13,7 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "ok", "ok: answer 200 \"ok\"; proxy: a default httputil.ReverseProxy to -upstream")
+	mode := flag.String("mode", "ok", "ok: answer 200 \"ok\"; headers: answer 200 with the headers of a successful /auth/check and no logic; proxy: a default httputil.ReverseProxy to -upstream")
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	upstream := flag.String("upstream", "", "upstream URL (proxy mode)")
 	flag.Parse()
@@ -26,6 +26,22 @@ func main() {
 			w.Header().Set("Content-Type", "text/plain")
 			w.Write(body)
 		})
+	case "headers":
+		// The response a successful /auth/check must give (SPEC §5, §7):
+		// X-Trace-Id on every response, the five identity headers. The
+		// ceiling of b/a: what writing them costs, with no work at all.
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hd := w.Header()
+			hd["X-Trace-Id"] = []string{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+			hd["X-Content-Type-Options"] = []string{"nosniff"}
+			hd["Cache-Control"] = []string{"no-store"}
+			hd["X-Latchkey-Key-Id"] = []string{"key_abcdefghijklmnopqrstuvwx"}
+			hd["X-Latchkey-Owner-Id"] = []string{"user-123"}
+			hd["X-Latchkey-Tenant-Id"] = []string{"123"}
+			hd["X-Latchkey-Environment"] = []string{"live"}
+			hd["X-Latchkey-Permissions"] = []string{"messages:send"}
+			w.WriteHeader(http.StatusOK)
+		})
 	case "proxy":
 		u, err := url.Parse(*upstream)
 		if err != nil || u.Host == "" {
@@ -34,7 +50,7 @@ func main() {
 		// Deliberately untuned: this is the baseline a Go developer gets.
 		h = httputil.NewSingleHostReverseProxy(u)
 	default:
-		log.Fatalf("benchserver: unknown -mode %q (ok or proxy)", *mode)
+		log.Fatalf("benchserver: unknown -mode %q (ok, headers or proxy)", *mode)
 	}
 	log.Fatal(http.ListenAndServe(*addr, h))
 }
