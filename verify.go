@@ -189,13 +189,16 @@ func (s *Service) limit(ctx context.Context, id *Identity, dryRun bool) error {
 // Allow counts one request against a named bucket and returns its state,
 // or RATE_LIMITED when the request does not fit. A limiter that fails
 // admits: rate limiting must never take the API down with it.
+//
+// The status is the zero LimitStatus (Limit 0: nothing to report) when no
+// limiter is configured or the limiter failed.
 func (s *Service) Allow(ctx context.Context, bucket string, rl RateLimit) (LimitStatus, error) {
 	if s.limiter == nil {
-		return LimitStatus{Allowed: true, Limit: rl.Limit, Remaining: rl.Limit}, nil
+		return LimitStatus{Allowed: true}, nil
 	}
 	st, err := s.limiter.Allow(ctx, bucket, rl, s.now())
 	if err != nil {
-		return LimitStatus{Allowed: true, Limit: rl.Limit, Remaining: rl.Limit}, nil
+		return LimitStatus{Allowed: true}, nil
 	}
 	if !st.Allowed {
 		return st, RateLimited(st)

@@ -157,7 +157,11 @@ func actingUser(svc *latchkey.Service, cfg Config, r *http.Request) (*latchkey.U
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := svc.Allow(r.Context(), "user:"+u.ID, svc.ManagementLimit()); err != nil {
+	st, err := svc.Allow(r.Context(), "user:"+u.ID, svc.ManagementLimit())
+	if st.Limit > 0 {
+		requestInfoFrom(r.Context()).limit = &st
+	}
+	if err != nil {
 		return nil, nil, err
 	}
 	return u, withActor(r, latchkey.Actor{Kind: latchkey.ActorUser, ID: u.ID, Via: via}), nil

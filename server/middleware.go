@@ -16,23 +16,33 @@ import (
 // maxBodyBytes bounds every request body (SPEC §5: 413 over 1 MiB).
 const maxBodyBytes = 1 << 20
 
-// statusRecorder remembers the status a handler wrote.
+// statusRecorder remembers the status a handler wrote. When the request
+// was counted against a rate limit on its way in (the management API's
+// per-user limit), it adds the RateLimit-* headers to whatever the handler
+// answers, so every authenticated response carries them (SPEC §9).
 type statusRecorder struct {
 	http.ResponseWriter
+	info   *requestInfo
 	status int
 }
 
-func (w *statusRecorder) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
+func (w *statusRecorder) start(code int) {
+	if w.status != 0 {
+		return
 	}
+	w.status = code
+	if w.info != nil && w.info.limit != nil && w.Header().Get("RateLimit-Limit") == "" {
+		setRateLimit(w.Header(), w.info.limit)
+	}
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	w.start(code)
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusRecorder) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
+	w.start(http.StatusOK)
 	return w.ResponseWriter.Write(b)
 }
 
@@ -58,12 +68,12 @@ func redactKeys(s string) string {
 func logRequests(next http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		info := requestInfoFrom(r.Context())
+		rec := &statusRecorder{ResponseWriter: w, info: info}
 		next.ServeHTTP(rec, r)
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		info := requestInfoFrom(r.Context())
 		level := slog.LevelInfo
 		switch {
 		case rec.status >= 500:

@@ -104,10 +104,18 @@ func TestProxyRateLimit(t *testing.T) {
 func TestManagementAPIIsLimitedPerUser(t *testing.T) {
 	e := newTestEnvWith(t, latchkey.ServiceConfig{Limiter: ratelimit.NewMemory(),
 		Limits: latchkey.Limits{Management: latchkey.RateLimit{Limit: 3, Window: time.Minute}}})
-	for range 3 {
-		wantStatus(t, e.do("GET", "/api/v1/auth/api-keys", nil, e.as("alice")...), 200)
+	for remaining := 2; remaining >= 0; remaining-- {
+		r := e.do("GET", "/api/v1/auth/api-keys", nil, e.as("alice")...)
+		wantStatus(t, r, 200)
+		wantRateLimitHeaders(t, r, 3, remaining)
 	}
-	wantError(t, e.do("GET", "/api/v1/auth/api-keys", nil, e.as("alice")...), 429, latchkey.CodeRateLimited)
+	// Every kind of answer carries them, errors included.
+	r404 := e.do("GET", "/api/v1/auth/api-keys/key_nope", nil, e.as("carol")...)
+	wantError(t, r404, 404, latchkey.CodeNotFound)
+	wantRateLimitHeaders(t, r404, 3, 2)
+	r := e.do("GET", "/api/v1/auth/api-keys", nil, e.as("alice")...)
+	wantError(t, r, 429, latchkey.CodeRateLimited)
+	wantRateLimitHeaders(t, r, 3, 0)
 	wantStatus(t, e.do("GET", "/api/v1/auth/api-keys", nil, e.as("bob")...), 200)
 }
 

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/netip"
+
+	"github.com/latchkey/latchkey"
 )
 
 // requestInfo is per-request state shared by the middleware and the
@@ -20,6 +22,9 @@ type requestInfo struct {
 	// itself (bench/load.sh). Its failures are logged as any other.
 	routine bool
 	trusted []netip.Prefix // proxies whose X-Forwarded-For names the client
+	// limit is the state of a rate limit the request was counted against
+	// outside the verification pipeline (the management API's per user).
+	limit *latchkey.LimitStatus
 }
 
 // clientIP is the request's client address through the trusted proxies.
