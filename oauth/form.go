@@ -214,6 +214,10 @@ func parseTokenRequest(contentType string, authorization []string, body []byte) 
 	}
 	creds, oerr := readCredentials(authorization, f, false)
 	if oerr != nil {
+		if oerr.code != errInvalidClient {
+			return nil, oerr // a malformed request: nothing in it is usable
+		}
+		// Which credentials failed (Basic or not) decides WWW-Authenticate.
 		return &tokenRequest{credentials: creds}, oerr
 	}
 	req := &tokenRequest{credentials: creds}
