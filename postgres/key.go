@@ -140,15 +140,7 @@ func (db *DB) ListKeys(ctx context.Context, f latchkey.KeyFilter) ([]*latchkey.K
 		return nil, err
 	}
 	defer rows.Close()
-	keys := []*latchkey.Key{}
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, k)
-	}
-	return keys, rows.Err()
+	return collect(rows, scanKey)
 }
 
 // lockedKey reads the key for update: the row stays locked until the

@@ -190,6 +190,20 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
+// collect scans every remaining row with scan. No rows is an empty slice,
+// never nil, as the stores promise.
+func collect[T any](rows pgx.Rows, scan func(scanner) (*T, error)) ([]*T, error) {
+	out := []*T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // hasParam reports whether the connection string sets name.
 func hasParam(connString, name string) bool {
 	if u, err := url.Parse(connString); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {

@@ -48,15 +48,7 @@ func (db *DB) ListTenants(ctx context.Context, p latchkey.Page) ([]*latchkey.Ten
 		return nil, err
 	}
 	defer rows.Close()
-	tenants := []*latchkey.Tenant{}
-	for rows.Next() {
-		t, err := scanTenant(rows)
-		if err != nil {
-			return nil, err
-		}
-		tenants = append(tenants, t)
-	}
-	return tenants, rows.Err()
+	return collect(rows, scanTenant)
 }
 
 // UpdateTenant applies fn to the tenant, locked, and writes its name back,

@@ -75,15 +75,7 @@ func (db *DB) ListUsers(ctx context.Context, p latchkey.Page) ([]*latchkey.User,
 		return nil, err
 	}
 	defer rows.Close()
-	users := []*latchkey.User{}
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		users = append(users, u)
-	}
-	return users, rows.Err()
+	return collect(rows, scanUser)
 }
 
 // UpdateUser applies fn to the user, locked, and writes back Email,

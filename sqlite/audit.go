@@ -84,15 +84,7 @@ func (db *DB) ListAuditEvents(ctx context.Context, f latchkey.AuditFilter) ([]*l
 		return nil, err
 	}
 	defer rows.Close()
-	events := []*latchkey.AuditEvent{}
-	for rows.Next() {
-		e, err := scanAuditEvent(rows)
-		if err != nil {
-			return nil, err
-		}
-		events = append(events, e)
-	}
-	return events, rows.Err()
+	return collect(rows, scanAuditEvent)
 }
 
 func scanAuditEvent(s scanner) (*latchkey.AuditEvent, error) {

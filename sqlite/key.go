@@ -141,15 +141,7 @@ func (db *DB) ListKeys(ctx context.Context, f latchkey.KeyFilter) ([]*latchkey.K
 		return nil, err
 	}
 	defer rows.Close()
-	keys := []*latchkey.Key{}
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, k)
-	}
-	return keys, rows.Err()
+	return collect(rows, scanKey)
 }
 
 // UpdateKey applies fn and writes back the key's mutable fields in one

@@ -59,15 +59,7 @@ func (db *DB) ListOAuthClients(ctx context.Context, p latchkey.Page) ([]*latchke
 		return nil, err
 	}
 	defer rows.Close()
-	out := []*latchkey.OAuthClient{}
-	for rows.Next() {
-		c, err := scanOAuthClient(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return collect(rows, scanOAuthClient)
 }
 
 // UpdateOAuthClient applies fn and writes back the mutable fields in one
@@ -218,15 +210,7 @@ func (db *DB) SigningKeys(ctx context.Context) ([]*latchkey.SigningKey, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []*latchkey.SigningKey{}
-	for rows.Next() {
-		k, err := scanSigningKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return collect(rows, scanSigningKey)
 }
 
 // DeleteSigningKeys removes the keys retired before t.

@@ -54,15 +54,7 @@ func (db *DB) ListRootKeys(ctx context.Context) ([]*latchkey.RootKey, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	keys := []*latchkey.RootKey{}
-	for rows.Next() {
-		k, err := scanRootKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, k)
-	}
-	return keys, rows.Err()
+	return collect(rows, scanRootKey)
 }
 
 // DeleteRootKey removes the root key; NOT_FOUND if none. Servers cache root

@@ -197,6 +197,20 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
+// collect scans every remaining row with scan. No rows is an empty slice,
+// never nil, as the stores promise.
+func collect[T any](rows *sql.Rows, scan func(scanner) (*T, error)) ([]*T, error) {
+	out := []*T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // exists reports whether table has a row with the given id. table is always
 // a constant from this package.
 func exists(ctx context.Context, q querier, table, id string) (bool, error) {
