@@ -27,7 +27,9 @@ func credential(r *http.Request) (string, error) {
 		}
 		return nil
 	}
-	for _, h := range r.Header.Values("Authorization") {
+	// Canonical names, looked up directly: Header.Values would
+	// canonicalize "X-API-KEY" into a new string on every request.
+	for _, h := range r.Header["Authorization"] {
 		scheme, rest, ok := strings.Cut(strings.TrimSpace(h), " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			continue
@@ -36,7 +38,7 @@ func credential(r *http.Request) (string, error) {
 			return "", err
 		}
 	}
-	for _, h := range r.Header.Values("X-API-KEY") {
+	for _, h := range r.Header["X-Api-Key"] {
 		if err := add(h); err != nil {
 			return "", err
 		}

@@ -87,36 +87,50 @@ func ambiguousPath(escaped string) bool {
 	if err != nil || !strings.HasPrefix(dec, "/") || strings.ContainsAny(dec, "\\\x00") {
 		return true
 	}
-	for i, seg := range strings.Split(dec[1:], "/") {
-		if seg == "." || seg == ".." || (seg == "" && i < strings.Count(dec[1:], "/")) {
+	// No segment may be "." or "..", and none but the last may be empty.
+	rest := dec[1:]
+	for {
+		seg, after, more := strings.Cut(rest, "/")
+		if seg == "." || seg == ".." || (seg == "" && more) {
 			return true
 		}
+		if !more {
+			return false
+		}
+		rest = after
 	}
-	return false
 }
 
 // setIdentity writes the identity headers of SPEC §7.
 // The names are canonical, so they are assigned directly: Header.Set would
 // validate and canonicalize each one on every request.
 func setIdentity(h http.Header, id *latchkey.Identity) {
-	h[HeaderKeyID] = []string{id.KeyID}
-	h[HeaderOwnerID] = []string{id.OwnerID}
+	v := make([]string, 5) // one allocation for the five values
+	v[0], v[1], v[2], v[3] = id.KeyID, id.OwnerID, id.Environment, strings.Join(id.Permissions, ",")
+	h[HeaderKeyID] = v[0:1:1]
+	h[HeaderOwnerID] = v[1:2:2]
+	h[HeaderEnvironment] = v[2:3:3]
+	h[HeaderPermissions] = v[3:4:4]
 	if id.Tenant != nil {
-		h[HeaderTenantID] = []string{id.Tenant.ID}
+		v[4] = id.Tenant.ID
+		h[HeaderTenantID] = v[4:5:5]
 	}
-	h[HeaderEnvironment] = []string{id.Environment}
-	h[HeaderPermissions] = []string{strings.Join(id.Permissions, ",")}
 }
 
 // setRateLimit writes the RateLimit-* headers of an authenticated response
-// (nothing for a credential without a limit).
+// (nothing for a credential without a limit), under their canonical names.
 func setRateLimit(h http.Header, st *latchkey.LimitStatus) {
 	if st == nil {
 		return
 	}
-	h.Set("RateLimit-Limit", strconv.Itoa(st.Limit))
-	h.Set("RateLimit-Remaining", strconv.Itoa(st.Remaining))
-	h.Set("RateLimit-Reset", strconv.FormatInt(ceilSeconds(st.Reset), 10))
+	v := []string{
+		strconv.Itoa(st.Limit),
+		strconv.Itoa(st.Remaining),
+		strconv.FormatInt(ceilSeconds(st.Reset), 10),
+	}
+	h["Ratelimit-Limit"] = v[0:1:1]
+	h["Ratelimit-Remaining"] = v[1:2:2]
+	h["Ratelimit-Reset"] = v[2:3:3]
 }
 
 // forwardedRequest reads the request a forward-auth caller holds from
@@ -209,7 +223,7 @@ func validMethod(m string) bool {
 func handleCheck(a *authorizer, rs *responder) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
 		markRoutine(r)
-		w.Header()["Cache-Control"] = []string{"no-store"}
+		w.Header()["Cache-Control"] = noStoreValue
 		method, host, u, err := forwardedRequest(r)
 		if err != nil {
 			return err

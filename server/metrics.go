@@ -14,20 +14,3 @@ type Metrics interface {
 	// none matched), status and duration. Never its path: paths hold IDs.
 	Request(route string, status int, elapsed time.Duration)
 }
-
-// countRequests reports every request to m. It must wrap the handler that
-// routes, with the same *http.Request, to see the matched pattern.
-func countRequests(next http.Handler, m Metrics) http.Handler {
-	if m == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		m.Request(r.Pattern, rec.status, time.Since(start))
-	})
-}

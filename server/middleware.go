@@ -1,10 +1,12 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"runtime/debug"
 	"strings"
@@ -16,37 +18,195 @@ import (
 // maxBodyBytes bounds every request body (SPEC §5: 413 over 1 MiB).
 const maxBodyBytes = 1 << 20
 
-// statusRecorder remembers the status a handler wrote. When the request
-// was counted against a rate limit on its way in (the management API's
-// per-user limit), it adds the RateLimit-* headers to whatever the handler
-// answers, so every authenticated response carries them (SPEC §9).
-type statusRecorder struct {
-	http.ResponseWriter
-	info   *requestInfo
-	status int
+// observer is the one middleware every request passes through: it gives
+// the request its trace ID (SPEC §5), bounds its body, turns a panic into
+// a 500, counts and logs the request and, in front of a ServeMux, answers
+// the mux's own 404 and 405 in JSON. It is one layer with one writer
+// wrapper, allocated once per request: on /auth/check, where the whole
+// answer costs a few microseconds, a layer per concern was a measurable
+// share of it (bench/load.sh).
+type observer struct {
+	next    http.Handler
+	rs      *responder
+	metrics Metrics // nil: none
+	// mux: next is a ServeMux whose own answers (no pattern matched) are
+	// replaced by JSON errors; see exchange.muxStatus.
+	mux bool
+	// bodyLimit bounds request bodies (413); 0 leaves them unbounded, as
+	// the reverse proxy streams bodies of any size.
+	bodyLimit int64
+	trusted   []netip.Prefix // proxies whose X-Forwarded-For names the client
 }
 
-func (w *statusRecorder) start(code int) {
-	if w.status != 0 {
+// Header values shared by every response. Safe to share: net/http copies
+// them when it sends the header, and with len == cap an Add by a handler
+// appends to a fresh array rather than into these.
+var (
+	nosniffValue = []string{"nosniff"}
+	noStoreValue = []string{"no-store"}
+)
+
+func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x := &exchange{ResponseWriter: w, start: time.Now(), routing: o.mux}
+	var incoming string
+	if v := r.Header["Traceparent"]; len(v) > 0 {
+		incoming = v[0]
+	}
+	x.info.traceID = traceparent(incoming)
+	x.info.trusted = o.trusted
+	x.traceHeader[0] = x.info.traceID
+	// Canonical names assigned directly: Header.Set would validate and
+	// canonicalize them on every request.
+	h := w.Header()
+	h["X-Trace-Id"] = x.traceHeader[:]
+	h["X-Content-Type-Options"] = nosniffValue
+
+	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, &x.info))
+	x.req = r
+	if o.bodyLimit > 0 && r.Body != nil && r.Body != http.NoBody {
+		// The server's own writer, so a body over the limit also closes
+		// the connection.
+		r.Body = http.MaxBytesReader(w, r.Body, o.bodyLimit)
+	}
+	defer o.finish(x)
+	o.next.ServeHTTP(x, r)
+}
+
+// finish runs after the handler, even one that panicked: it answers a
+// panic with 500 INTERNAL_ERROR, a mux answer in JSON, then counts and
+// logs the request.
+func (o *observer) finish(x *exchange) {
+	if v := recover(); v != nil {
+		if v == http.ErrAbortHandler {
+			panic(v) // net/http's way to abort a response, not a failure
+		}
+		o.rs.log.LogAttrs(x.req.Context(), slog.LevelError, "panic",
+			slog.String("panic", fmt.Sprint(v)),
+			slog.String("stack", string(debug.Stack())),
+			slog.String("traceId", x.info.traceID))
+		if x.status == 0 {
+			o.rs.error(x, x.req, fmt.Errorf("panic: %v", v))
+		}
+	}
+	if x.muxStatus != 0 {
+		o.answerForMux(x)
+	}
+	if x.status == 0 {
+		x.status = http.StatusOK
+	}
+	if o.metrics != nil {
+		o.metrics.Request(x.req.Pattern, x.status, time.Since(x.start))
+	}
+	o.logRequest(x)
+}
+
+// answerForMux renders the ServeMux's own answer (no route, wrong method)
+// as a JSON error, keeping the Allow header it set.
+func (o *observer) answerForMux(x *exchange) {
+	code, r := x.muxStatus, x.req
+	x.muxStatus, x.routing = 0, false
+	switch code {
+	case http.StatusMethodNotAllowed:
+		msg := "Method " + r.Method + " is not allowed here"
+		if allow := x.Header().Get("Allow"); allow != "" {
+			msg += "; allowed: " + allow
+		}
+		if len(r.Method) > 16 { // the method is client-chosen
+			msg = "Method is not allowed here"
+		}
+		o.rs.error(x, r, &latchkey.Error{Code: codeMethodNotAllowed, Message: msg})
+	case http.StatusNotFound:
+		o.rs.error(x, r, &latchkey.Error{Code: codeRouteNotFound, Message: "No such endpoint"})
+	default:
+		// Another mux answer (a redirect to the clean path): its status
+		// and headers, without the plain-text body.
+		x.WriteHeader(code)
+	}
+}
+
+// logRequest writes one line per request: method, path, route, status,
+// error code, duration and trace ID. Never headers, bodies or query
+// strings: they carry credentials. Successful routine requests (see
+// requestInfo.routine) are logged at debug level.
+func (o *observer) logRequest(x *exchange) {
+	level := slog.LevelInfo
+	switch {
+	case x.status >= 500:
+		level = slog.LevelError
+	case x.status < 400 && x.info.routine:
+		level = slog.LevelDebug
+	}
+	ctx := x.req.Context()
+	if !o.rs.log.Enabled(ctx, level) {
 		return
 	}
-	w.status = code
-	if w.info != nil && w.info.limit != nil && w.Header().Get("RateLimit-Limit") == "" {
-		setRateLimit(w.Header(), w.info.limit)
+	attrs := []slog.Attr{
+		slog.String("method", x.req.Method),
+		slog.String("path", redactKeys(x.req.URL.Path)),
+		slog.String("route", x.req.Pattern),
+		slog.Int("status", x.status),
+		slog.Duration("duration", time.Since(x.start)),
+		slog.String("traceId", x.info.traceID),
+	}
+	if x.info.code != "" {
+		attrs = append(attrs, slog.String("code", x.info.code))
+	}
+	o.rs.log.LogAttrs(ctx, level, "request", attrs...)
+}
+
+// exchange is one request on its way through the observer: the state the
+// handlers share (info) and the response as far as it has gone. It is the
+// ResponseWriter the handlers write to.
+type exchange struct {
+	http.ResponseWriter
+	info        requestInfo
+	req         *http.Request // as routed: its Pattern is set by the mux
+	start       time.Time
+	traceHeader [1]string // the X-Trace-Id value, without an allocation of its own
+	status      int       // the status sent; 0 until the response starts
+	routing     bool      // the handler is a ServeMux (observer.mux)
+	// muxStatus is the status of an answer the ServeMux gave itself, told
+	// apart by the request having no pattern when the response starts.
+	// Its plain-text body is dropped; finish answers in JSON instead.
+	muxStatus int
+}
+
+// begin records the status of a starting response and reports whether the
+// write goes through to the client. When the request was counted against
+// a rate limit on its way in (the management API's per-user limit), it
+// adds the RateLimit-* headers, so every authenticated response carries
+// them (SPEC §9).
+func (x *exchange) begin(code int) bool {
+	switch {
+	case x.muxStatus != 0:
+		return false
+	case x.status != 0:
+		return true
+	case x.routing && x.req.Pattern == "":
+		x.muxStatus = code
+		return false
+	}
+	x.status = code
+	if x.info.limit != nil && x.Header().Get("RateLimit-Limit") == "" {
+		setRateLimit(x.Header(), x.info.limit)
+	}
+	return true
+}
+
+func (x *exchange) WriteHeader(code int) {
+	if x.begin(code) {
+		x.ResponseWriter.WriteHeader(code)
 	}
 }
 
-func (w *statusRecorder) WriteHeader(code int) {
-	w.start(code)
-	w.ResponseWriter.WriteHeader(code)
+func (x *exchange) Write(b []byte) (int, error) {
+	if !x.begin(http.StatusOK) {
+		return len(b), nil
+	}
+	return x.ResponseWriter.Write(b)
 }
 
-func (w *statusRecorder) Write(b []byte) (int, error) {
-	w.start(http.StatusOK)
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (x *exchange) Unwrap() http.ResponseWriter { return x.ResponseWriter }
 
 // keyShaped matches anything that looks like a Latchkey secret (SPEC §4),
 // so a key pasted into a URL path never reaches the log.
@@ -61,152 +221,10 @@ func redactKeys(s string) string {
 	return keyShaped.ReplaceAllString(s, "[redacted]")
 }
 
-// logRequests writes one line per request: method, path, route, status,
-// error code, duration and trace ID. Never headers, bodies or query
-// strings: they carry credentials. Successful routine requests (see
-// requestInfo.routine) are logged at debug level.
-func logRequests(next http.Handler, log *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		info := requestInfoFrom(r.Context())
-		rec := &statusRecorder{ResponseWriter: w, info: info}
-		next.ServeHTTP(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		level := slog.LevelInfo
-		switch {
-		case rec.status >= 500:
-			level = slog.LevelError
-		case rec.status < 400 && info.routine:
-			level = slog.LevelDebug
-		}
-		if !log.Enabled(r.Context(), level) {
-			return
-		}
-		attrs := []slog.Attr{
-			slog.String("method", r.Method),
-			slog.String("path", redactKeys(r.URL.Path)),
-			slog.String("route", r.Pattern),
-			slog.Int("status", rec.status),
-			slog.Duration("duration", time.Since(start)),
-			slog.String("traceId", info.traceID),
-		}
-		if info.code != "" {
-			attrs = append(attrs, slog.String("code", info.code))
-		}
-		log.LogAttrs(r.Context(), level, "request", attrs...)
-	})
-}
-
-// recoverPanics turns a panic into a logged 500 INTERNAL_ERROR.
-func recoverPanics(next http.Handler, rs *responder) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w}
-		defer func() {
-			v := recover()
-			if v == nil {
-				return
-			}
-			if v == http.ErrAbortHandler {
-				panic(v)
-			}
-			rs.log.LogAttrs(r.Context(), slog.LevelError, "panic",
-				slog.String("panic", fmt.Sprint(v)),
-				slog.String("stack", string(debug.Stack())),
-				slog.String("traceId", requestInfoFrom(r.Context()).traceID))
-			if rec.status == 0 {
-				rs.error(rec, r, fmt.Errorf("panic: %v", v))
-			}
-		}()
-		next.ServeHTTP(rec, r)
-	})
-}
-
-// limitBody caps request bodies; decode reports the overflow as 413.
-func limitBody(next http.Handler, n int64) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, n)
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
 var errTooLarge = &latchkey.Error{
 	Code:    latchkey.CodePayloadTooLarge,
 	Message: "Request body must be at most 1 MiB",
 }
-
-// jsonFallback serves mux, but renders the mux's own plain-text 404 and 405
-// answers (no route, wrong method) as JSON errors, keeping the Allow header.
-// The mux routes each request once: its own answers are the ones it gives
-// without setting r.Pattern.
-func jsonFallback(mux *http.ServeMux, rs *responder) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fw := &fallbackWriter{ResponseWriter: w, r: r}
-		mux.ServeHTTP(fw, r)
-		if !fw.fallback {
-			return
-		}
-		switch fw.status {
-		case http.StatusMethodNotAllowed:
-			msg := "Method " + r.Method + " is not allowed here"
-			if allow := w.Header().Get("Allow"); allow != "" {
-				msg += "; allowed: " + allow
-			}
-			if len(r.Method) > 16 { // the method is client-chosen
-				msg = "Method is not allowed here"
-			}
-			rs.error(w, r, &latchkey.Error{Code: codeMethodNotAllowed, Message: msg})
-		case http.StatusNotFound:
-			rs.error(w, r, &latchkey.Error{Code: codeRouteNotFound, Message: "No such endpoint"})
-		default:
-			// Another mux answer: replay the status without the plain-text
-			// body.
-			w.WriteHeader(fw.status)
-		}
-	})
-}
-
-// fallbackWriter passes a routed handler's response through, and records
-// the status of an answer the mux gives itself (r.Pattern empty when the
-// response starts), dropping its plain-text body; headers (Allow) go to
-// the real response.
-type fallbackWriter struct {
-	http.ResponseWriter
-	r        *http.Request
-	started  bool
-	fallback bool
-	status   int
-}
-
-func (w *fallbackWriter) start(code int) {
-	if w.started {
-		return
-	}
-	w.started = true
-	if w.r.Pattern == "" {
-		w.fallback, w.status = true, code
-	}
-}
-
-func (w *fallbackWriter) WriteHeader(code int) {
-	w.start(code)
-	if !w.fallback {
-		w.ResponseWriter.WriteHeader(code)
-	}
-}
-
-func (w *fallbackWriter) Write(b []byte) (int, error) {
-	w.start(http.StatusOK)
-	if w.fallback {
-		return len(b), nil
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *fallbackWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // isTooLarge reports whether err came from reading past the body limit.
 func isTooLarge(err error) bool {

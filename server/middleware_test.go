@@ -97,10 +97,10 @@ func TestRoutineRequestsLogOnlyFailures(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			h := traceRequests(logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := &observer{next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				markRoutine(r)
 				w.WriteHeader(c.status)
-			}), slog.New(slog.NewJSONHandler(&buf, nil))))
+			}), rs: &responder{log: slog.New(slog.NewJSONHandler(&buf, nil))}}
 			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/auth/check/lk_live_0123456789abcdefghijABCDEFGHIJ01", nil))
 			if c.want == "" {
 				if buf.Len() != 0 {

@@ -75,11 +75,7 @@ func NewProxy(svc *latchkey.Service, cfg ProxyConfig) http.Handler {
 	p.forward.ErrorHandler = p.upstreamError
 	p.forward.ErrorLog = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)
 
-	var h http.Handler = p
-	h = recoverPanics(h, rs)
-	h = logRequests(h, cfg.Logger)
-	h = traceRequests(h)
-	return h
+	return &observer{next: p, rs: rs, trusted: cfg.TrustedProxies}
 }
 
 // upstreamTransport is http.DefaultTransport with room for many idle

@@ -81,14 +81,7 @@ func New(svc *latchkey.Service, cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	addRoutes(mux, svc, cfg, rs)
 
-	var h http.Handler = jsonFallback(mux, rs)
-	h = limitBody(h, maxBodyBytes)
-	h = recoverPanics(h, rs)
-	h = logRequests(h, cfg.Logger)
-	h = countRequests(h, cfg.Metrics)
-	h = trustProxies(h, cfg.TrustedProxies)
-	h = traceRequests(h)
-	return h
+	return &observer{next: mux, rs: rs, metrics: cfg.Metrics, mux: true, bodyLimit: maxBodyBytes, trusted: cfg.TrustedProxies}
 }
 
 func (cfg Config) routeTable() *routes.Table {

@@ -387,9 +387,9 @@ func TestTraceparent(t *testing.T) {
 func TestPanicIsInternalError(t *testing.T) {
 	logs := &syncBuffer{}
 	rs := &responder{log: slog.New(slog.NewTextHandler(logs, nil))}
-	h := traceRequests(recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := &observer{next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		panic("boom: secret internals")
-	}), rs))
+	}), rs: rs}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	r := response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
@@ -405,9 +405,9 @@ func TestPanicIsInternalError(t *testing.T) {
 func TestInternalErrorsAreNotSent(t *testing.T) {
 	logs := &syncBuffer{}
 	rs := &responder{log: slog.New(slog.NewTextHandler(logs, nil))}
-	h := traceRequests(rs.handle(func(w http.ResponseWriter, r *http.Request) error {
+	h := &observer{next: rs.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return errorString("pq: password authentication failed for user latchkey")
-	}))
+	}), rs: rs}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	r := response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}

@@ -30,21 +30,13 @@ type requestInfo struct {
 // clientIP is the request's client address through the trusted proxies.
 func (info *requestInfo) clientIP(r *http.Request) string { return clientIP(info.trusted, r) }
 
-// trustProxies records which proxies' X-Forwarded-For names the client.
-func trustProxies(next http.Handler, trusted []netip.Prefix) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requestInfoFrom(r.Context()).trusted = trusted
-		next.ServeHTTP(w, r)
-	})
-}
-
 // markRoutine marks the request as a hot-path one; see requestInfo.routine.
 func markRoutine(r *http.Request) { requestInfoFrom(r.Context()).routine = true }
 
 type requestInfoKey struct{}
 
 // requestInfoFrom returns the request's info; a fresh one (with a new trace
-// ID) when the request did not pass through traceRequests, as in unit tests.
+// ID) when the request did not pass through the observer, as in unit tests.
 func requestInfoFrom(ctx context.Context) *requestInfo {
 	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
 		return info
@@ -52,33 +44,26 @@ func requestInfoFrom(ctx context.Context) *requestInfo {
 	return &requestInfo{traceID: traceparent("")}
 }
 
-// traceRequests gives every request a W3C traceparent, continuing the
-// caller's trace when it sent a valid one, and returns it in X-Trace-Id.
-func traceRequests(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info := &requestInfo{traceID: traceparent(r.Header.Get("traceparent"))}
-		// Canonical names assigned directly: Header.Set would validate and
-		// canonicalize them on every request.
-		h := w.Header()
-		h["X-Trace-Id"] = []string{info.traceID}
-		h["X-Content-Type-Options"] = []string{"nosniff"}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
-	})
-}
-
 // traceparent returns "00-<trace-id>-<span-id>-01" with a new span ID and
 // the trace ID of incoming when that is a valid version-00 traceparent,
 // else a new trace ID.
 func traceparent(incoming string) string {
-	var span [8]byte
-	randomNonZero(span[:])
-	traceID, ok := incomingTraceID(incoming)
-	if !ok {
+	// Built in place: the string is the one allocation.
+	var b [55]byte
+	copy(b[:], "00-")
+	if traceID, ok := incomingTraceID(incoming); ok {
+		copy(b[3:35], traceID)
+	} else {
 		var id [16]byte
 		randomNonZero(id[:])
-		traceID = hex.EncodeToString(id[:])
+		hex.Encode(b[3:35], id[:])
 	}
-	return "00-" + traceID + "-" + hex.EncodeToString(span[:]) + "-01"
+	var span [8]byte
+	randomNonZero(span[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], span[:])
+	copy(b[52:], "-01")
+	return string(b[:])
 }
 
 // incomingTraceID extracts the trace ID of a version-00 traceparent:
