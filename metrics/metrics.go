@@ -10,8 +10,8 @@ package metrics
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,7 +29,19 @@ type Metrics struct {
 	verifications *prometheus.CounterVec
 	limits        *prometheus.CounterVec
 	flushErrors   prometheus.Counter
+
+	// The series of the per-request metrics, by label value: see memo.
+	routes  memo[*routeSeries]
+	results memo[prometheus.Counter]
 }
+
+// routeSeries are one route's request series.
+type routeSeries struct {
+	duration prometheus.Observer
+	byClass  [len(statusClasses)]prometheus.Counter
+}
+
+var statusClasses = [...]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
 
 // New returns metrics registered in a registry of their own, with the Go
 // runtime and process collectors.
@@ -58,6 +70,14 @@ func New() *Metrics {
 			Help: "Failed writes of usage counters to the database (the batch is kept and retried).",
 		}),
 	}
+	m.routes.add = func(route string) *routeSeries {
+		rs := &routeSeries{duration: m.duration.WithLabelValues(route)}
+		for i, class := range statusClasses {
+			rs.byClass[i] = m.requests.WithLabelValues(route, class)
+		}
+		return rs
+	}
+	m.results.add = func(code string) prometheus.Counter { return m.verifications.WithLabelValues(code) }
 	m.reg.MustRegister(m.requests, m.duration, m.verifications, m.limits, m.flushErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -74,19 +94,51 @@ func (m *Metrics) Request(route string, status int, elapsed time.Duration) {
 	if route == "" {
 		route = "unmatched"
 	}
-	m.requests.WithLabelValues(route, statusClass(status)).Inc()
-	m.duration.WithLabelValues(route).Observe(elapsed.Seconds())
+	rs := m.routes.get(route)
+	rs.byClass[statusClass(status)].Inc()
+	rs.duration.Observe(elapsed.Seconds())
 }
 
-func statusClass(status int) string {
+// statusClass is the index of status's class in statusClasses.
+func statusClass(status int) int {
 	if status < 100 || status > 599 {
-		return "other"
+		return 0
 	}
-	return strconv.Itoa(status/100) + "xx"
+	return status / 100
 }
 
 // Verified counts one verification: code is "VALID" or an error code.
-func (m *Metrics) Verified(code string) { m.verifications.WithLabelValues(code).Inc() }
+func (m *Metrics) Verified(code string) { m.results.get(code).Inc() }
+
+// memo keeps the series of a metric vector by label value. The label sets
+// are small and fixed (route patterns, error codes), while WithLabelValues
+// hashes its labels and locks on every call, and these are counted on
+// every request.
+type memo[T any] struct {
+	mu  sync.RWMutex
+	m   map[string]T
+	add func(label string) T // the series of a label seen for the first time
+}
+
+func (c *memo[T]) get(label string) T {
+	c.mu.RLock()
+	v, ok := c.m[label]
+	c.mu.RUnlock()
+	if ok {
+		return v
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.m[label]; ok {
+		return v
+	}
+	if c.m == nil {
+		c.m = make(map[string]T)
+	}
+	v = c.add(label)
+	c.m[label] = v
+	return v
+}
 
 // UsageFlushFailed counts one failed flush of the usage counters.
 func (m *Metrics) UsageFlushFailed() { m.flushErrors.Inc() }
