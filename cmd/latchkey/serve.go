@@ -48,6 +48,7 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 	}
 
 	log := slog.New(slog.NewJSONHandler(c.stderr, nil))
+	defer tuneGC(c.getenv)()
 	for _, env := range cfg.Inactive {
 		// The value is not logged: some (Redis URL) hold credentials.
 		log.Warn("setting is not implemented in this version and is ignored", "setting", env)
