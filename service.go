@@ -551,19 +551,19 @@ func (s *Service) DeleteKey(ctx context.Context, ownerID, id string) error {
 // AuthenticateKey checks a presented customer key: format and checksum
 // first (no I/O for garbage), then the stored record and its state.
 func (s *Service) AuthenticateKey(ctx context.Context, raw string) (*Key, error) {
-	return s.authenticateKey(ctx, raw, "")
+	return s.authenticateKey(ctx, raw, "", s.now())
 }
 
 // authenticateKey is AuthenticateKey for a client at ip ("" for none),
-// which is refused before a database lookup once it has failed too often.
-// The returned key is shared with the cache and must not be modified.
-func (s *Service) authenticateKey(ctx context.Context, raw, ip string) (*Key, error) {
+// which is refused before a database lookup once it has failed too often,
+// at time now. The returned key is shared with the cache and must not be
+// modified.
+func (s *Service) authenticateKey(ctx context.Context, raw, ip string, now time.Time) (*Key, error) {
 	parsed, err := apikey.Parse(raw)
 	if err != nil || parsed.Environment == apikey.Root {
 		return nil, ErrInvalidKey
 	}
 	hash := parsed.Hash()
-	now := s.now()
 	k, known := s.cache.key(hash, now)
 	if known && !s.feed.cacheTrusted(now) {
 		known = false // the feed has been down too long: ask the database
@@ -617,6 +617,11 @@ func lookupError(err error, notFound *Error) error {
 // the key is linked to it, else the first linked tenant, else none (nil).
 // The header is only a selector among the key's own tenants.
 func (s *Service) ResolveTenant(ctx context.Context, tenantIDs []string, requested string) (*Tenant, error) {
+	return s.resolveTenant(ctx, tenantIDs, requested, s.now())
+}
+
+// resolveTenant is ResolveTenant at time now.
+func (s *Service) resolveTenant(ctx context.Context, tenantIDs []string, requested string, now time.Time) (*Tenant, error) {
 	id := requested
 	if id == "" {
 		if len(tenantIDs) == 0 {
@@ -626,7 +631,7 @@ func (s *Service) ResolveTenant(ctx context.Context, tenantIDs []string, request
 	} else if !slices.Contains(tenantIDs, id) {
 		return nil, ErrTenantDenied
 	}
-	if t := s.cache.tenant(id); t != nil && s.feed.cacheTrusted(s.now()) {
+	if t := s.cache.tenant(id); t != nil && s.feed.cacheTrusted(now) {
 		return t, nil
 	}
 	gen := s.cache.generation()

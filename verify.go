@@ -73,7 +73,9 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (id *Identity, 
 	if req.Credential == "" {
 		return nil, ErrMissingKey
 	}
-	id, err = s.authenticate(ctx, req)
+	// One clock reading for the whole verification.
+	now := s.now()
+	id, err = s.authenticate(ctx, req, now)
 	if err != nil {
 		if ErrorCode(err) == CodeInvalidAPIKey {
 			if req.DryRun {
@@ -83,11 +85,11 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (id *Identity, 
 		}
 		return nil, err
 	}
-	if err := s.limit(ctx, id, req.DryRun); err != nil {
+	if err := s.limit(ctx, id, req.DryRun, now); err != nil {
 		return nil, err
 	}
 	if id.Credential == CredentialAPIKey && !req.DryRun {
-		s.usage.Record(id.KeyID, s.now())
+		s.usage.Record(id.KeyID, now)
 	}
 	return id, nil
 }
@@ -102,7 +104,7 @@ func VerifyResult(err error) string {
 }
 
 // authenticate is Verify without rate limits and usage.
-func (s *Service) authenticate(ctx context.Context, req VerifyRequest) (*Identity, error) {
+func (s *Service) authenticate(ctx context.Context, req VerifyRequest, now time.Time) (*Identity, error) {
 	var id *Identity
 	var tenantIDs []string
 	if s.tokens != nil && looksLikeJWT(req.Credential) {
@@ -123,7 +125,7 @@ func (s *Service) authenticate(ctx context.Context, req VerifyRequest) (*Identit
 			tenantIDs = []string{claims.TenantID}
 		}
 	} else {
-		k, err := s.authenticateKey(ctx, req.Credential, req.ClientIP)
+		k, err := s.authenticateKey(ctx, req.Credential, req.ClientIP, now)
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +141,7 @@ func (s *Service) authenticate(ctx context.Context, req VerifyRequest) (*Identit
 		}
 		tenantIDs = k.TenantIDs
 	}
-	tenant, err := s.ResolveTenant(ctx, tenantIDs, req.TenantID)
+	tenant, err := s.resolveTenant(ctx, tenantIDs, req.TenantID, now)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +161,7 @@ func (s *Service) authenticate(ctx context.Context, req VerifyRequest) (*Identit
 }
 
 // limit applies the credential's own rate limit, or the default one.
-func (s *Service) limit(ctx context.Context, id *Identity, dryRun bool) error {
+func (s *Service) limit(ctx context.Context, id *Identity, dryRun bool, now time.Time) error {
 	rl := id.RateLimit
 	if rl == nil {
 		rl = s.limits.DefaultKey
@@ -175,7 +177,7 @@ func (s *Service) limit(ctx context.Context, id *Identity, dryRun bool) error {
 	if dryRun {
 		allow = s.limiter.Peek
 	}
-	st, err := allow(ctx, bucket, *rl, s.now())
+	st, err := allow(ctx, bucket, *rl, now)
 	if err != nil { // a failing limiter admits: limits must never take the API down
 		return nil
 	}

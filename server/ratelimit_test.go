@@ -178,4 +178,18 @@ func TestClientIP(t *testing.T) {
 			}
 		})
 	}
+	for remote, want := range map[string]string{
+		"192.0.2.1:5000":        "192.0.2.1",
+		"[2001:db8::1]:443":     "2001:db8::1",
+		"[2001:DB8:0::1]:443":   "2001:db8::1",
+		"[::ffff:192.0.2.5]:80": "192.0.2.5",
+		"[fe80::1%eth0]:80":     "fe80::1",
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("X-Forwarded-For", "203.0.113.9")
+		if got := clientIP(nil, r); got != want {
+			t.Errorf("no trusted proxies, peer %s: clientIP = %q, want %q", remote, got, want)
+		}
+	}
 }

@@ -2,8 +2,9 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
 
@@ -54,16 +55,32 @@ func traceparent(incoming string) string {
 	if traceID, ok := incomingTraceID(incoming); ok {
 		copy(b[3:35], traceID)
 	} else {
-		var id [16]byte
-		randomNonZero(id[:])
-		hex.Encode(b[3:35], id[:])
+		putHex64(b[3:19], nonZeroRandom())
+		putHex64(b[19:35], rand.Uint64())
 	}
-	var span [8]byte
-	randomNonZero(span[:])
 	b[35] = '-'
-	hex.Encode(b[36:52], span[:])
+	putHex64(b[36:52], nonZeroRandom())
 	copy(b[52:], "-01")
 	return string(b[:])
+}
+
+// nonZeroRandom returns a random uint64 other than 0, so that no ID is
+// all zeros. Trace IDs must be random, not secret (W3C Trace Context
+// §3.2.2.3): math/rand/v2's per-thread generator is enough, and cheaper
+// on every request than crypto/rand.
+func nonZeroRandom() uint64 {
+	for {
+		if v := rand.Uint64(); v != 0 {
+			return v
+		}
+	}
+}
+
+// putHex64 writes v as 16 lowercase hex digits.
+func putHex64(dst []byte, v uint64) {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	hex.Encode(dst, b[:])
 }
 
 // incomingTraceID extracts the trace ID of a version-00 traceparent:
@@ -98,15 +115,4 @@ func allZero(s string) bool {
 		}
 	}
 	return true
-}
-
-func randomNonZero(b []byte) {
-	for {
-		rand.Read(b)
-		for _, c := range b {
-			if c != 0 {
-				return
-			}
-		}
-	}
 }
