@@ -19,6 +19,7 @@ run:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags pprof ./cmd/latchkey
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -3,13 +3,16 @@
 # wrk threads, connections and duration, measures
 #
 #   a  a bare Go net/http handler returning 200 "ok"
+#   h  a bare handler writing the headers of a successful /auth/check (the
+#      ceiling of b: what the response SPEC §7 asks for costs by itself)
 #   b  Latchkey /auth/check with a valid key
 #   c  a default httputil.ReverseProxy -> the bare handler
 #   d  Latchkey's reverse proxy        -> the bare handler
 #   e  nginx proxy_pass                -> the bare handler (upstream keepalive)
 #   f  nginx auth_request -> Latchkey /auth/check, then proxy_pass (keepalive to both)
 #
-# and prints req/s, p50 and p99 for each with the ratios b/a, d/c, d/e, f/e.
+# and prints req/s, p50 and p99 for each with the ratios b/a, h/a, b/h, d/c,
+# d/e, f/e.
 # With KEYS=N (default 1000000; 0 skips it) a second Latchkey serves a copy
 # of the store with N more keys, and b is measured on both: the cached hot
 # path must not slow down.
@@ -109,6 +112,7 @@ wait_http() {
 }
 
 p_bare=$(free_port)
+p_headers=$(free_port)
 p_goproxy=$(free_port)
 p_lk=$(free_port)
 p_lkproxy=$(free_port)
@@ -116,6 +120,8 @@ p_nginx_proxy=$(free_port)
 p_nginx_auth=$(free_port)
 
 "$work/benchserver" -mode ok -addr "127.0.0.1:$p_bare" 2>"$work/bare.log" &
+pids+=($!)
+"$work/benchserver" -mode headers -addr "127.0.0.1:$p_headers" 2>"$work/headers.log" &
 pids+=($!)
 "$work/benchserver" -mode proxy -addr "127.0.0.1:$p_goproxy" -upstream "http://127.0.0.1:$p_bare" 2>"$work/goproxy.log" &
 pids+=($!)
@@ -224,6 +230,7 @@ pids+=($!)
 
 base="http://127.0.0.1"
 wait_http "$base:$p_bare/"
+wait_http "$base:$p_headers/"
 wait_http "$base:$p_goproxy/"
 wait_http "$base:$p_lkproxy/"
 wait_http "$base:$p_nginx_proxy/"
@@ -284,6 +291,7 @@ log "wrk -t$THREADS -c$CONNS -d$DURATION (warm-up $WARMUP) on $(nproc) CPUs, $RO
 for round in $(seq "$ROUNDS"); do
   log "round $round of $ROUNDS"
   measure a "bare net/http handler" "$base:$p_bare/"
+  measure h "bare handler, /auth/check's response headers" "$base:$p_headers/"
   measure b "Latchkey /auth/check, valid key" "$base:$p_lk/auth/check"
   if [ "$KEYS" -gt 0 ]; then
     measure b_many "Latchkey /auth/check, $stored keys in store" "$base:$p_lk_many/auth/check"
@@ -313,8 +321,8 @@ for n in "${order[@]}"; do
   printf '| %-2s | %-48s | %10.0f | %9.3f | %9.3f |\n' "${n%%_*}" "${label[$n]}" "${rps[$n]}" "${p50[$n]}" "${p99[$n]}"
 done
 declare -A ratios medians
-ratio_order=(b/a d/c d/e f/e)
-pairs=("b a" "d c" "d e" "f e")
+ratio_order=(b/a h/a b/h d/c d/e f/e)
+pairs=("b a" "h a" "b h" "d c" "d e" "f e")
 if [ -n "${rps[b_many]:-}" ]; then
   ratio_order+=("b(${KEYS})/b(1)")
   pairs+=("b_many b")
