@@ -58,8 +58,8 @@ func (db *DB) ListOAuthClients(ctx context.Context, p latchkey.Page) ([]*latchke
 }
 
 // UpdateOAuthClient applies fn to the client, locked, and writes back the
-// mutable fields in one transaction. Clients are not cached by nodes (every
-// token verification reads its client), so no change is notified.
+// mutable fields in one transaction. Nodes cache clients, which the feed
+// cannot name: the change notified is to everything.
 func (db *DB) UpdateOAuthClient(ctx context.Context, id string, fn func(*latchkey.OAuthClient) error) (*latchkey.OAuthClient, error) {
 	var out *latchkey.OAuthClient
 	err := db.writeTx(ctx, func(tx pgx.Tx) error {
@@ -76,6 +76,9 @@ func (db *DB) UpdateOAuthClient(ctx context.Context, id string, fn func(*latchke
 			c.Name, c.SecretHash[:], strs(c.Scopes), c.Disabled, id); err != nil {
 			return err
 		}
+		if err := notify(ctx, tx, changedAll); err != nil {
+			return err
+		}
 		out, err = oauthClient(ctx, tx, id, "")
 		return err
 	})
@@ -87,14 +90,16 @@ func (db *DB) UpdateOAuthClient(ctx context.Context, id string, fn func(*latchke
 
 // DeleteOAuthClient removes the client; NOT_FOUND if none.
 func (db *DB) DeleteOAuthClient(ctx context.Context, id string) error {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM oauth_clients WHERE id = $1`, id)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return latchkey.NotFound("OAuth client")
-	}
-	return nil
+	return db.writeTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM oauth_clients WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return latchkey.NotFound("OAuth client")
+		}
+		return notify(ctx, tx, changedAll)
+	})
 }
 
 func scanOAuthClient(s scanner) (*latchkey.OAuthClient, error) {
@@ -224,15 +229,19 @@ func scanSigningKey(s scanner) (*latchkey.SigningKey, error) {
 // ---- Revoked tokens ----
 
 // RevokeToken adds t to the deny-list; a second revocation keeps the first.
-// Every verification reads the deny-list, so a revocation holds on every
-// node as soon as it commits.
+// Nodes cache "not revoked" answers, which the feed cannot name: the
+// change notified is to everything.
 func (db *DB) RevokeToken(ctx context.Context, t *latchkey.RevokedToken) error {
-	_, err := db.pool.Exec(ctx, `
-		INSERT INTO oauth_revoked_tokens (jti, client_id, expires_at, revoked_at)
-		VALUES ($1, $2, $3, $4)
-		ON CONFLICT (jti) DO NOTHING`,
-		t.JTI, t.ClientID, ts(t.ExpiresAt), ts(t.RevokedAt))
-	return err
+	return db.writeTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO oauth_revoked_tokens (jti, client_id, expires_at, revoked_at)
+			VALUES ($1, $2, $3, $4)
+			ON CONFLICT (jti) DO NOTHING`,
+			t.JTI, t.ClientID, ts(t.ExpiresAt), ts(t.RevokedAt)); err != nil {
+			return err
+		}
+		return notify(ctx, tx, changedAll)
+	})
 }
 
 // TokenRevoked reports whether the token with this jti is on the deny-list.

@@ -84,6 +84,10 @@ func (db *DB) UpdateOAuthClient(ctx context.Context, id string, fn func(*latchke
 			c.Name, c.SecretHash[:], scopes, c.Disabled, id); err != nil {
 			return err
 		}
+		// Servers cache clients, which the feed cannot name: all of it.
+		if err := recordChange(ctx, tx, changedAll); err != nil {
+			return err
+		}
 		out, err = oauthClient(ctx, tx, id)
 		return err
 	})
@@ -95,16 +99,18 @@ func (db *DB) UpdateOAuthClient(ctx context.Context, id string, fn func(*latchke
 
 // DeleteOAuthClient removes the client; NOT_FOUND if none.
 func (db *DB) DeleteOAuthClient(ctx context.Context, id string) error {
-	res, err := db.write.ExecContext(ctx, `DELETE FROM oauth_clients WHERE id = ?`, id)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return latchkey.NotFound("OAuth client")
-	}
-	return nil
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM oauth_clients WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return latchkey.NotFound("OAuth client")
+		}
+		return recordChange(ctx, tx, changedAll)
+	})
 }
 
 func scanOAuthClient(s scanner) (*latchkey.OAuthClient, error) {
@@ -242,13 +248,19 @@ func scanSigningKey(s scanner) (*latchkey.SigningKey, error) {
 // ---- Revoked tokens ----
 
 // RevokeToken adds t to the deny-list; a second revocation keeps the first.
+// Servers cache "not revoked" answers, which the feed cannot name: the
+// change is to everything.
 func (db *DB) RevokeToken(ctx context.Context, t *latchkey.RevokedToken) error {
-	_, err := db.write.ExecContext(ctx, `
-		INSERT INTO oauth_revoked_tokens (jti, client_id, expires_at, revoked_at)
-		VALUES (?, ?, ?, ?)
-		ON CONFLICT (jti) DO NOTHING`,
-		t.JTI, t.ClientID, micros(t.ExpiresAt), micros(t.RevokedAt))
-	return err
+	return db.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO oauth_revoked_tokens (jti, client_id, expires_at, revoked_at)
+			VALUES (?, ?, ?, ?)
+			ON CONFLICT (jti) DO NOTHING`,
+			t.JTI, t.ClientID, micros(t.ExpiresAt), micros(t.RevokedAt)); err != nil {
+			return err
+		}
+		return recordChange(ctx, tx, changedAll)
+	})
 }
 
 // TokenRevoked reports whether the token with this jti is on the deny-list.

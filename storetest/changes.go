@@ -32,6 +32,9 @@ func RunChangeFeed(t *testing.T, open func(t *testing.T) (a, b latchkey.Store)) 
 		}
 		wantCode(t, a.DeleteKey(t.Context(), "nope"), latchkey.CodeNotFound)
 		wantCode(t, a.DeleteUser(t.Context(), "nope"), latchkey.CodeNotFound)
+		wantCode(t, a.DeleteOAuthClient(t.Context(), "nope"), latchkey.CodeNotFound)
+		_, err = a.UpdateOAuthClient(t.Context(), "nope", func(*latchkey.OAuthClient) error { return nil })
+		wantCode(t, err, latchkey.CodeNotFound)
 		time.Sleep(300 * time.Millisecond)
 		if got := w.take(); len(got) != 0 {
 			t.Fatalf("aborted mutations reported %+v", got)
@@ -149,6 +152,8 @@ func testChangesReported(t *testing.T, s latchkey.Store, w *Watcher) {
 	f.key("k5", "u2", "t1")
 	must(t, s.CreateRootKey(ctx, &latchkey.RootKey{ID: "rk1", Hash: [32]byte{1}, Masked: "lk_root_x...", CreatedAt: base}))
 	must(t, s.AddUsage(ctx, []latchkey.Usage{{KeyID: "k1", Count: 1, LastUsedAt: base}}))
+	must(t, s.CreateOAuthClient(ctx, newOAuthClient("client_1", "", "a:b")))
+	must(t, s.CreateOAuthClient(ctx, newOAuthClient("client_2", "", "a:b")))
 	time.Sleep(300 * time.Millisecond)
 	if got := w.take(); len(got) != 0 {
 		t.Fatalf("creating records and counting usage reported %+v, want nothing (no cache can be stale)", got)
@@ -183,6 +188,14 @@ func testChangesReported(t *testing.T, s latchkey.Store, w *Watcher) {
 		{"delete user drops its keys", func() error { return s.DeleteUser(ctx, "u2") }, []latchkey.Change{key("k5")}},
 		{"delete root key", func() error { return s.DeleteRootKey(ctx, "rk1") }, []latchkey.Change{all}},
 		{"delete tenant", func() error { return s.DeleteTenant(ctx, "t2") }, []latchkey.Change{all}},
+		{"update OAuth client", func() error {
+			_, err := s.UpdateOAuthClient(ctx, "client_1", func(c *latchkey.OAuthClient) error { c.Disabled = true; return nil })
+			return err
+		}, []latchkey.Change{all}},
+		{"delete OAuth client", func() error { return s.DeleteOAuthClient(ctx, "client_1") }, []latchkey.Change{all}},
+		{"revoke access token", func() error {
+			return s.RevokeToken(ctx, &latchkey.RevokedToken{JTI: "jti1", ClientID: "client_2", ExpiresAt: at(time.Hour), RevokedAt: base})
+		}, []latchkey.Change{all}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			must(t, c.mutate())
