@@ -18,10 +18,13 @@ const (
 	// are random, so a hash that was unknown stays unknown; the TTL only
 	// bounds memory churn.
 	NegativeTTL = time.Minute
+	// DefaultMaxCachedTokens bounds the cache of access tokens known not to
+	// be revoked, so a flood of distinct tokens costs bounded memory.
+	DefaultMaxCachedTokens = 1 << 16
 )
 
-// credentialCache serves verified credentials (keys, root keys, tenants)
-// from memory so the hot path reads no database.
+// credentialCache serves verified credentials (keys, root keys, tenants,
+// OAuth clients and the deny-list answers of access tokens) from memory so the hot path reads no database.
 //
 // Staleness is prevented by invalidation, not by TTLs: every change made
 // through the Service drops the affected entries before the call returns,
@@ -32,6 +35,7 @@ type credentialCache struct {
 	gen        atomic.Uint64
 	maxKeys    int
 	maxUnknown int
+	maxTokens  int
 
 	mu       sync.RWMutex
 	keys     map[[32]byte]*Key
@@ -39,17 +43,24 @@ type credentialCache struct {
 	roots    map[[32]byte]*RootKey
 	tenants  map[string]*Tenant
 	negative map[[32]byte]time.Time // unknown hash → when to forget it
+	// clients holds only clients that exist, looked up by the client_id of
+	// validly signed tokens, so it is as small as the clients table.
+	clients    map[string]*OAuthClient
+	notRevoked map[string]struct{} // jti of access tokens not on the deny-list
 }
 
-func newCredentialCache(maxKeys, maxUnknown int) *credentialCache {
+func newCredentialCache(maxKeys, maxUnknown, maxTokens int) *credentialCache {
 	return &credentialCache{
 		maxKeys:    maxKeys,
 		maxUnknown: maxUnknown,
+		maxTokens:  maxTokens,
 		keys:       make(map[[32]byte]*Key),
 		keyHash:    make(map[string][32]byte),
 		roots:      make(map[[32]byte]*RootKey),
 		tenants:    make(map[string]*Tenant),
 		negative:   make(map[[32]byte]time.Time),
+		clients:    make(map[string]*OAuthClient),
+		notRevoked: make(map[string]struct{}),
 	}
 }
 
@@ -137,6 +148,43 @@ func (c *credentialCache) putTenant(t *Tenant, gen uint64) {
 	}
 }
 
+func (c *credentialCache) oauthClient(id string) *OAuthClient {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.clients[id]
+}
+
+func (c *credentialCache) putOAuthClient(client *OAuthClient, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() == gen {
+		c.clients[client.ID] = client
+	}
+}
+
+// tokenNotRevoked reports whether jti is known not to be on the deny-list.
+func (c *credentialCache) tokenNotRevoked(jti string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, ok := c.notRevoked[jti]
+	return ok
+}
+
+func (c *credentialCache) putTokenNotRevoked(jti string, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() != gen {
+		return
+	}
+	if len(c.notRevoked) >= c.maxTokens {
+		for old := range c.notRevoked { // an arbitrary entry
+			delete(c.notRevoked, old)
+			break
+		}
+	}
+	c.notRevoked[jti] = struct{}{}
+}
+
 // forgetUnknown drops a negative entry: the hash now exists.
 func (c *credentialCache) forgetUnknown(hash [32]byte) {
 	c.mu.Lock()
@@ -155,6 +203,22 @@ func (c *credentialCache) invalidateKey(id string) {
 	c.mu.Unlock()
 }
 
+// invalidateOAuthClient drops one client by ID.
+func (c *credentialCache) invalidateOAuthClient(id string) {
+	c.mu.Lock()
+	c.gen.Add(1)
+	delete(c.clients, id)
+	c.mu.Unlock()
+}
+
+// invalidateToken drops the deny-list answer for one access token.
+func (c *credentialCache) invalidateToken(jti string) {
+	c.mu.Lock()
+	c.gen.Add(1)
+	delete(c.notRevoked, jti)
+	c.mu.Unlock()
+}
+
 // invalidateAll drops everything but the negative entries (a hash that is
 // unknown stays unknown: new keys are random).
 func (c *credentialCache) invalidateAll() {
@@ -164,6 +228,8 @@ func (c *credentialCache) invalidateAll() {
 	clear(c.keyHash)
 	clear(c.roots)
 	clear(c.tenants)
+	clear(c.clients)
+	clear(c.notRevoked)
 	c.mu.Unlock()
 }
 
@@ -171,6 +237,7 @@ func (c *credentialCache) invalidateAll() {
 type CacheStats struct {
 	Keys    int // verified keys
 	Unknown int // hashes known not to exist
+	Tokens  int // access tokens known not to be revoked
 }
 
 // CacheStats reports the credential cache's size.
@@ -178,5 +245,5 @@ func (s *Service) CacheStats() CacheStats {
 	c := s.cache
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return CacheStats{Keys: len(c.keys), Unknown: len(c.negative)}
+	return CacheStats{Keys: len(c.keys), Unknown: len(c.negative), Tokens: len(c.notRevoked)}
 }

@@ -2,9 +2,11 @@ package latchkey_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/apikey"
@@ -129,12 +131,15 @@ func TestRevocationRacesWithVerification(t *testing.T) {
 
 func TestCachesAreBounded(t *testing.T) {
 	_, db, _ := newService(t)
-	svc := latchkey.NewService(db, latchkey.ServiceConfig{MaxCachedKeys: 50, MaxUnknownKeys: 100})
+	svc := latchkey.NewService(db, latchkey.ServiceConfig{MaxCachedKeys: 50, MaxUnknownKeys: 100, MaxCachedTokens: 100})
 	ctx := context.Background()
 	mustUser(t, svc, "u")
-	for range 1000 {
+	for i := range 1000 {
 		k, _ := apikey.Generate("tb", "live")
 		svc.AuthenticateKey(ctx, k.String())
+		if _, err := svc.TokenRevoked(ctx, fmt.Sprint("jti-", i)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var secrets []string
 	for range 120 {
@@ -148,13 +153,40 @@ func TestCachesAreBounded(t *testing.T) {
 		}
 	}
 	st := svc.CacheStats()
-	if st.Unknown > 100 || st.Keys > 50 {
-		t.Fatalf("cache holds %+v, bounds are 50 keys and 100 unknown", st)
+	if st.Unknown > 100 || st.Keys > 50 || st.Tokens > 100 {
+		t.Fatalf("cache holds %+v, bounds are 50 keys, 100 unknown and 100 tokens", st)
 	}
 	// Evicted keys still verify: they are read again.
 	for _, s := range secrets {
 		if _, err := svc.AuthenticateKey(ctx, s); err != nil {
 			t.Fatalf("evicted key: %v", err)
 		}
+	}
+}
+
+// TestTokenAnswersFollowRevocationAndInvalidateAll: "not revoked" answers
+// are cached until the token is revoked through the Service, or until
+// everything is dropped (a Change{All} from the feed).
+func TestTokenAnswersFollowRevocationAndInvalidateAll(t *testing.T) {
+	svc, _, c := newService(t)
+	ctx := context.Background()
+	for _, jti := range []string{"a", "b"} {
+		if revoked, err := svc.TokenRevoked(ctx, jti); err != nil || revoked {
+			t.Fatalf("TokenRevoked(%s) = %v, %v", jti, revoked, err)
+		}
+	}
+	if n := svc.CacheStats().Tokens; n != 2 {
+		t.Fatalf("cached token answers = %d, want 2", n)
+	}
+	err := svc.RevokeToken(ctx, &latchkey.RevokedToken{JTI: "a", ClientID: "client_x", ExpiresAt: c.Now().Add(time.Hour), RevokedAt: c.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if revoked, err := svc.TokenRevoked(ctx, "a"); err != nil || !revoked {
+		t.Fatalf("TokenRevoked after RevokeToken = %v, %v; want true", revoked, err)
+	}
+	svc.InvalidateAll()
+	if n := svc.CacheStats().Tokens; n != 0 {
+		t.Fatalf("cached token answers after InvalidateAll = %d, want 0", n)
 	}
 }

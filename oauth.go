@@ -231,9 +231,20 @@ func (s *Service) CreateOAuthClient(ctx context.Context, in NewOAuthClient) (*OA
 	return c, secret, nil
 }
 
-// OAuthClient returns one client.
+// OAuthClient returns one client. Every access token verification asks
+// for its client, so clients are served from the credential cache; the
+// returned client is shared with it and must not be modified.
 func (s *Service) OAuthClient(ctx context.Context, id string) (*OAuthClient, error) {
-	return s.store.OAuthClient(ctx, id)
+	if c := s.cache.oauthClient(id); c != nil && s.feed.cacheTrusted(s.now()) {
+		return c, nil
+	}
+	gen := s.cache.generation()
+	c, err := s.store.OAuthClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.cache.putOAuthClient(c, gen)
+	return c, nil
 }
 
 // ListOAuthClients returns a page of clients in ID order.
@@ -260,6 +271,7 @@ func (s *Service) UpdateOAuthClient(ctx context.Context, id string, p OAuthClien
 			return nil, err
 		}
 	}
+	defer s.cache.invalidateOAuthClient(id)
 	c, err := s.store.UpdateOAuthClient(ctx, id, func(c *OAuthClient) error {
 		if p.Name != nil {
 			c.Name = name
@@ -301,6 +313,7 @@ func (s *Service) RotateOAuthClientSecret(ctx context.Context, id string) (*OAut
 	if err != nil {
 		return nil, "", err
 	}
+	defer s.cache.invalidateOAuthClient(id)
 	c, err := s.store.UpdateOAuthClient(ctx, id, func(c *OAuthClient) error {
 		c.SecretHash = HashClientSecret(secret)
 		return nil
@@ -314,6 +327,7 @@ func (s *Service) RotateOAuthClientSecret(ctx context.Context, id string) (*OAut
 
 // DeleteOAuthClient removes a client; its tokens stop verifying at once.
 func (s *Service) DeleteOAuthClient(ctx context.Context, id string) error {
+	defer s.cache.invalidateOAuthClient(id)
 	if err := s.store.DeleteOAuthClient(ctx, id); err != nil {
 		return err
 	}
@@ -325,6 +339,8 @@ func (s *Service) DeleteOAuthClient(ctx context.Context, id string) error {
 // failure is ErrInvalidClient, except UNAVAILABLE when the database cannot
 // answer. A disabled client authenticates: whether it may have a token is
 // the caller's decision.
+// It reads the store, not the cache: it runs once per token, not per
+// request, and a rotated secret must stop working at once on every node.
 func (s *Service) AuthenticateOAuthClient(ctx context.Context, id, secret string) (*OAuthClient, error) {
 	if !ValidID(id) || !WellFormedClientSecret(secret) {
 		return nil, ErrInvalidClient
@@ -338,6 +354,32 @@ func (s *Service) AuthenticateOAuthClient(ctx context.Context, id, secret string
 		return nil, ErrInvalidClient
 	}
 	return c, nil
+}
+
+// RevokeToken puts an access token on the deny-list. It holds on this node
+// from the moment it returns, and on the others once the change feed tells
+// them.
+func (s *Service) RevokeToken(ctx context.Context, t *RevokedToken) error {
+	defer s.cache.invalidateToken(t.JTI)
+	return s.store.RevokeToken(ctx, t)
+}
+
+// TokenRevoked reports whether the access token with this jti is on the
+// deny-list. Every verification of a token asks, so the answer "not
+// revoked" is served from the credential cache.
+func (s *Service) TokenRevoked(ctx context.Context, jti string) (bool, error) {
+	if s.cache.tokenNotRevoked(jti) && s.feed.cacheTrusted(s.now()) {
+		return false, nil
+	}
+	gen := s.cache.generation()
+	revoked, err := s.store.TokenRevoked(ctx, jti)
+	if err != nil {
+		return false, err
+	}
+	if !revoked {
+		s.cache.putTokenNotRevoked(jti, gen)
+	}
+	return revoked, nil
 }
 
 // GrantedScopes returns the scopes of requested that granted covers, in

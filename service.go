@@ -40,8 +40,9 @@ type ServiceConfig struct {
 	KeyPrefix string           // prefix of issued keys; "lk" when empty
 	Now       func() time.Time // clock; time.Now when nil
 	// Cache bounds; the Default* constants when zero.
-	MaxCachedKeys  int
-	MaxUnknownKeys int
+	MaxCachedKeys   int
+	MaxUnknownKeys  int
+	MaxCachedTokens int
 	// OutageGrace bounds how long cached keys answer while the change feed
 	// is down; DefaultOutageGrace when zero.
 	OutageGrace time.Duration
@@ -81,6 +82,9 @@ func NewService(store Store, cfg ServiceConfig) *Service {
 	if cfg.MaxUnknownKeys <= 0 {
 		cfg.MaxUnknownKeys = DefaultMaxUnknownKeys
 	}
+	if cfg.MaxCachedTokens <= 0 {
+		cfg.MaxCachedTokens = DefaultMaxCachedTokens
+	}
 	if cfg.OutageGrace <= 0 {
 		cfg.OutageGrace = DefaultOutageGrace
 	}
@@ -90,7 +94,7 @@ func NewService(store Store, cfg ServiceConfig) *Service {
 	if cfg.Limits.Management.Limit == 0 {
 		cfg.Limits.Management = DefaultLimits.Management
 	}
-	return &Service{store: store, prefix: cfg.KeyPrefix, now: cfg.Now, usage: NewUsageCounter(store), cache: newCredentialCache(cfg.MaxCachedKeys, cfg.MaxUnknownKeys),
+	return &Service{store: store, prefix: cfg.KeyPrefix, now: cfg.Now, usage: NewUsageCounter(store), cache: newCredentialCache(cfg.MaxCachedKeys, cfg.MaxUnknownKeys, cfg.MaxCachedTokens),
 		limiter: cfg.Limiter, limits: cfg.Limits, feed: feedState{grace: cfg.OutageGrace}, onVerify: cfg.OnVerify}
 }
 

@@ -113,15 +113,16 @@ func (s *Server) parse(ctx context.Context, raw string) (*accessToken, error) {
 	return &t, nil
 }
 
-// verify is parse plus the checks that need the database: the token is not
-// revoked, and its client still exists, is enabled and still holds the
-// scopes (those it lost since are dropped). It returns the client too.
+// verify is parse plus the checks that need the database (answered from
+// the Service's credential cache once seen): the token is not revoked, and
+// its client still exists, is enabled and still holds the scopes (those it
+// lost since are dropped). It returns the client too.
 func (s *Server) verify(ctx context.Context, raw string) (*accessToken, *latchkey.OAuthClient, error) {
 	t, err := s.parse(ctx, raw)
 	if err != nil {
 		return nil, nil, err
 	}
-	revoked, err := s.store.TokenRevoked(ctx, t.ID)
+	revoked, err := s.svc.TokenRevoked(ctx, t.ID)
 	if err != nil {
 		return nil, nil, unavailable(err)
 	}
@@ -160,7 +161,7 @@ func (s *Server) VerifyToken(ctx context.Context, raw string) (*latchkey.TokenCl
 // entries of tokens that have expired since.
 func (s *Server) revoke(ctx context.Context, t *accessToken) error {
 	now := s.now()
-	err := s.store.RevokeToken(ctx, &latchkey.RevokedToken{
+	err := s.svc.RevokeToken(ctx, &latchkey.RevokedToken{
 		JTI: t.ID, ClientID: t.ClientID, RevokedAt: now.UTC().Truncate(time.Microsecond),
 		// Kept through the leeway during which parse still accepts it.
 		ExpiresAt: t.expiresAt().Add(Leeway).UTC(),
