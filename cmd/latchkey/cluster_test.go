@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/apikey"
@@ -54,6 +56,8 @@ func TestCluster(t *testing.T) {
 		// exactly); the fallback has tests of its own.
 		"LATCHKEY_REDIS_URL": "redis://127.0.0.1:6379/0?read_timeout=2s&write_timeout=2s&pool_timeout=2s",
 		"LATCHKEY_ADDR":      "127.0.0.1:0",
+		// One issuer for all nodes, so a token from one verifies on all.
+		"LATCHKEY_ISSUER": "http://latchkey.cluster.test",
 	}
 	// The first node migrates and bootstraps; the others join.
 	a := startNode(t, exe, "A", shared)
@@ -97,6 +101,68 @@ func TestCluster(t *testing.T) {
 			if since >= time.Second {
 				t.Errorf("node %s refused the revoked key only after %v; SPEC §9 allows 1s", n.name, since)
 			}
+		}
+	})
+
+	t.Run("a token revoked or its client disabled on A is refused by B and C within 1s", func(t *testing.T) {
+		status, created := request(t, "POST", a.url+"/api/v1/admin/oauth-clients", admin,
+			map[string]any{"name": "cluster-worker", "scopes": []string{"reports:read"}})
+		if status != http.StatusCreated {
+			t.Fatalf("create client on A: %d %v", status, created)
+		}
+		cid, secret := created["clientId"].(string), created["clientSecret"].(string)
+		cc := clientcredentials.Config{ClientID: cid, ClientSecret: secret, TokenURL: a.url + "/oauth/token"}
+		yes := true
+		for _, change := range []struct {
+			name string
+			stop func(token string)
+		}{
+			{"revoke the token", func(token string) {
+				resp, err := http.PostForm(a.url+"/oauth/revoke", neturl.Values{
+					"token": {token}, "client_id": {cid}, "client_secret": {secret}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("revoke on A: %d", resp.StatusCode)
+				}
+			}},
+			{"disable the client", func(string) {
+				if status, body := request(t, "PATCH", a.url+"/api/v1/admin/oauth-clients/"+cid, admin,
+					map[string]any{"disabled": yes}); status != http.StatusOK {
+					t.Fatalf("disable on A: %d %v", status, body)
+				}
+			}},
+		} {
+			t.Run(change.name, func(t *testing.T) {
+				tok, err := cc.Token(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, n := range nodes { // cached on every node
+					if st := whoamiStatus(n.url, tok.AccessToken); st != http.StatusOK {
+						t.Fatalf("node %s before the change: %d", n.name, st)
+					}
+				}
+				change.stop(tok.AccessToken)
+				changed := time.Now()
+				if st := whoamiStatus(a.url, tok.AccessToken); st != http.StatusUnauthorized {
+					t.Fatalf("A on the very next request: %d", st)
+				}
+				for _, n := range []*node{b, c} {
+					if _, ok := pollUntil(2*time.Second, 5*time.Millisecond, func() bool {
+						return whoamiStatus(n.url, tok.AccessToken) == http.StatusUnauthorized
+					}); !ok {
+						t.Fatalf("node %s still accepts the token 2s after the change on A", n.name)
+					}
+					since := time.Since(changed)
+					t.Logf("refused by %s after %v", n.name, since.Round(time.Microsecond))
+					if since >= time.Second {
+						t.Errorf("node %s refused the token only after %v; SPEC §9 allows 1s", n.name, since)
+					}
+				}
+			})
 		}
 	})
 
