@@ -47,7 +47,7 @@ func decodeOptional[T any](r *http.Request) (T, error) {
 	return v, unmarshalObject(body, &v)
 }
 
-// readBody reads the whole body (bounded by limitBody) and trims the
+// readBody reads the whole body (bounded by the observer) and trims the
 // surrounding whitespace.
 func readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {

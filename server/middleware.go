@@ -35,7 +35,11 @@ type observer struct {
 	// bodyLimit bounds request bodies (413); 0 leaves them unbounded, as
 	// the reverse proxy streams bodies of any size.
 	bodyLimit int64
-	trusted   []netip.Prefix // proxies whose X-Forwarded-For names the client
+	// readTimeout bounds reading a request body, writeTimeout writing a
+	// response body (from its first byte); 0 leaves them unbounded. See
+	// Config.BodyReadTimeout.
+	readTimeout, writeTimeout time.Duration
+	trusted                   []netip.Prefix // proxies whose X-Forwarded-For names the client
 }
 
 // Header values shared by every response. Safe to share: net/http copies
@@ -47,7 +51,7 @@ var (
 )
 
 func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := &exchange{ResponseWriter: w, start: time.Now(), routing: o.mux}
+	x := &exchange{ResponseWriter: w, start: time.Now(), routing: o.mux, writeTimeout: o.writeTimeout}
 	var incoming string
 	if v := r.Header["Traceparent"]; len(v) > 0 {
 		incoming = v[0]
@@ -63,10 +67,17 @@ func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, &x.info))
 	x.req = r
-	if o.bodyLimit > 0 && r.Body != nil && r.Body != http.NoBody {
-		// The server's own writer, so a body over the limit also closes
-		// the connection.
-		r.Body = http.MaxBytesReader(w, r.Body, o.bodyLimit)
+	if r.Body != nil && r.Body != http.NoBody {
+		if o.bodyLimit > 0 {
+			// The server's own writer, so a body over the limit also
+			// closes the connection.
+			r.Body = http.MaxBytesReader(w, r.Body, o.bodyLimit)
+		}
+		if o.readTimeout > 0 {
+			// Best effort: a writer that cannot set deadlines (a test
+			// recorder) leaves the body unbounded.
+			_ = http.NewResponseController(w).SetReadDeadline(x.start.Add(o.readTimeout))
+		}
 	}
 	defer o.finish(x)
 	o.next.ServeHTTP(x, r)
@@ -165,6 +176,10 @@ type exchange struct {
 	traceHeader [1]string // the X-Trace-Id value, without an allocation of its own
 	status      int       // the status sent; 0 until the response starts
 	routing     bool      // the handler is a ServeMux (observer.mux)
+	// writeTimeout bounds writing the response body, armed at its first
+	// byte (bodyStarted).
+	writeTimeout time.Duration
+	bodyStarted  bool
 	// muxStatus is the status of an answer the ServeMux gave itself, told
 	// apart by the request having no pattern when the response starts.
 	// Its plain-text body is dropped; finish answers in JSON instead.
@@ -202,6 +217,12 @@ func (x *exchange) WriteHeader(code int) {
 func (x *exchange) Write(b []byte) (int, error) {
 	if !x.begin(http.StatusOK) {
 		return len(b), nil
+	}
+	if !x.bodyStarted {
+		x.bodyStarted = true
+		if x.writeTimeout > 0 {
+			_ = http.NewResponseController(x.ResponseWriter).SetWriteDeadline(time.Now().Add(x.writeTimeout))
+		}
 	}
 	return x.ResponseWriter.Write(b)
 }

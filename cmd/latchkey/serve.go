@@ -127,6 +127,9 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 		Routes:          table,
 		Logger:          log,
 		Metrics:         mtr,
+		// What http.Server's ReadTimeout and WriteTimeout bounded before.
+		BodyReadTimeout:  30 * time.Second,
+		BodyWriteTimeout: 60 * time.Second,
 		Ready: func(ctx context.Context) error {
 			if draining.Load() {
 				return latchkey.ErrUnavailable
@@ -137,11 +140,12 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Bodies are bounded per request by the handler (BodyReadTimeout,
+		// BodyWriteTimeout below), not here: ReadTimeout and WriteTimeout
+		// would arm two more timers on every bodiless forward-auth check.
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
 	// The usage counter runs until the server has stopped, so requests that
