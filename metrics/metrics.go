@@ -9,9 +9,11 @@ package metrics
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -113,30 +115,36 @@ func (m *Metrics) Verified(code string) { m.results.get(code).Inc() }
 // memo keeps the series of a metric vector by label value. The label sets
 // are small and fixed (route patterns, error codes), while WithLabelValues
 // hashes its labels and locks on every call, and these are counted on
-// every request.
+// every request. Reads take no lock at all: the map is replaced, never
+// changed, when a label is seen for the first time, so the cores serving
+// requests do not contend for a lock's cache line.
 type memo[T any] struct {
-	mu  sync.RWMutex
-	m   map[string]T
+	m   atomic.Pointer[map[string]T]
+	mu  sync.Mutex           // serializes additions
 	add func(label string) T // the series of a label seen for the first time
 }
 
 func (c *memo[T]) get(label string) T {
-	c.mu.RLock()
-	v, ok := c.m[label]
-	c.mu.RUnlock()
-	if ok {
-		return v
+	if m := c.m.Load(); m != nil {
+		if v, ok := (*m)[label]; ok {
+			return v
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if v, ok := c.m[label]; ok {
-		return v
+	old := c.m.Load()
+	if old != nil {
+		if v, ok := (*old)[label]; ok {
+			return v
+		}
 	}
-	if c.m == nil {
-		c.m = make(map[string]T)
+	next := make(map[string]T)
+	if old != nil {
+		maps.Copy(next, *old)
 	}
-	v = c.add(label)
-	c.m[label] = v
+	v := c.add(label)
+	next[label] = v
+	c.m.Store(&next)
 	return v
 }
 

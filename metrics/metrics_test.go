@@ -2,9 +2,11 @@ package metrics
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,5 +77,34 @@ func BenchmarkRequest(b *testing.B) {
 	for b.Loop() {
 		m.Request("/auth/check", 200, 3*time.Microsecond)
 		m.Verified("VALID")
+	}
+}
+
+// Requests counted from many goroutines, routes first seen concurrently,
+// are all counted (memo adds a label while others read).
+func TestConcurrentRequestsAreAllCounted(t *testing.T) {
+	m := New()
+	const workers, each = 8, 200
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				m.Request(fmt.Sprintf("GET /r%d", (w+i)%5), 200, time.Microsecond)
+				m.Verified("VALID")
+			}
+		})
+	}
+	wg.Wait()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	text := rec.Body.String()
+	for r := range 5 {
+		want := fmt.Sprintf(`latchkey_http_requests_total{route="GET /r%d",status="2xx"} %d`, r, workers*each/5)
+		if !strings.Contains(text, want) {
+			t.Errorf("missing %s", want)
+		}
+	}
+	if want := fmt.Sprintf(`latchkey_verifications_total{result="VALID"} %d`, workers*each); !strings.Contains(text, want) {
+		t.Errorf("missing %s", want)
 	}
 }

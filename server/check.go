@@ -66,14 +66,14 @@ func (a *authorizer) authorize(ctx context.Context, r *http.Request, method, hos
 	}
 	return a.svc.Verify(ctx, latchkey.VerifyRequest{
 		Credential:    cred,
-		TenantID:      strings.TrimSpace(r.Header.Get("X-Tenant-Id")),
+		TenantID:      strings.TrimSpace(headerValue(r.Header, "X-Tenant-Id")),
 		Permissions:   rule.Permissions,
 		Environment:   rule.Environment,
 		RequireTenant: a.requireTenant || rule.RequireTenant,
 		ClientIP:      clientIP(a.trustedProxies, r),
 		// nginx's replay only fetches the answer to a check already
 		// counted; it must not count the request, its failure or its use again.
-		DryRun: r.Header.Get(headerReplay) != "" && trustedPeer(a.trustedProxies, r.RemoteAddr),
+		DryRun: headerValue(r.Header, headerReplay) != "" && trustedPeer(a.trustedProxies, r.RemoteAddr),
 	})
 }
 
@@ -232,7 +232,7 @@ func handleCheck(a *authorizer, rs *responder) http.Handler {
 		if err != nil {
 			return err
 		}
-		if r.Header.Get(headerReplay) != "" && trustedPeer(a.trustedProxies, r.RemoteAddr) {
+		if headerValue(r.Header, headerReplay) != "" && trustedPeer(a.trustedProxies, r.RemoteAddr) {
 			w.Header().Set("Retry-After", "1")
 			return &latchkey.Error{Code: latchkey.CodeUnavailable, Message: "Authorization changed while the request was being processed; please retry."}
 		}

@@ -52,11 +52,7 @@ var (
 
 func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{ResponseWriter: w, start: time.Now(), routing: o.mux, writeTimeout: o.writeTimeout}
-	var incoming string
-	if v := r.Header["Traceparent"]; len(v) > 0 {
-		incoming = v[0]
-	}
-	x.info.traceID = traceparent(incoming)
+	x.info.traceID = traceparent(headerValue(r.Header, "Traceparent"))
 	x.info.trusted = o.trusted
 	x.traceHeader[0] = x.info.traceID
 	// Canonical names assigned directly: Header.Set would validate and

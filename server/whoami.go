@@ -53,7 +53,7 @@ func handleWhoAmI(svc *latchkey.Service, rs *responder, requireTenant bool) http
 		}
 		id, err := svc.Verify(r.Context(), latchkey.VerifyRequest{
 			Credential:    cred,
-			TenantID:      strings.TrimSpace(r.Header.Get("X-Tenant-Id")),
+			TenantID:      strings.TrimSpace(headerValue(r.Header, "X-Tenant-Id")),
 			RequireTenant: requireTenant,
 			ClientIP:      requestInfoFrom(r.Context()).clientIP(r),
 		})
