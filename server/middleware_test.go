@@ -118,3 +118,35 @@ func TestRoutineRequestsLogOnlyFailures(t *testing.T) {
 		})
 	}
 }
+
+// exactFirst answers its path as the mux would, pattern included, and
+// leaves every other request to the mux.
+func TestExactFirstRoutesAsTheMux(t *testing.T) {
+	mux := http.NewServeMux()
+	seen := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Handler", name)
+			w.Header().Set("X-Pattern", r.Pattern)
+		})
+	}
+	mux.Handle(checkPath, seen("check"))
+	mux.Handle("/auth/", seen("tree"))
+	h := exactFirst(mux, checkPath)
+	for _, c := range []struct {
+		method, target   string
+		handler, pattern string
+	}{
+		{"GET", "/auth/check", "check", "/auth/check"},
+		{"POST", "/auth/check?x=1", "check", "/auth/check"},
+		{"HEAD", "/auth/check", "check", "/auth/check"},
+		{"GET", "/auth/check/", "tree", "/auth/"},
+		{"GET", "/auth/checkx", "tree", "/auth/"},
+		{"GET", "/auth/%63heck", "check", "/auth/check"}, // the decoded path, as the mux matches it
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(c.method, c.target, nil))
+		if got, pat := rec.Header().Get("X-Handler"), rec.Header().Get("X-Pattern"); got != c.handler || pat != c.pattern {
+			t.Errorf("%s %s: handler %q pattern %q, want %q %q", c.method, c.target, got, pat, c.handler, c.pattern)
+		}
+	}
+}

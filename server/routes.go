@@ -6,6 +6,9 @@ import (
 	"github.com/latchkey/latchkey"
 )
 
+// checkPath is forward auth's endpoint (SPEC §7), for every method.
+const checkPath = "/auth/check"
+
 // addRoutes lists every route of the server. It returns the patterns of
 // the API routes, all registered through handle, which openapi.json must
 // describe (openapi_test.go); the dashboard's HTML pages are not among them.
@@ -32,7 +35,7 @@ func addRoutes(mux *http.ServeMux, svc *latchkey.Service, cfg Config, rs *respon
 	handle("POST /api/v1/keys/verify", handleVerifyKey(svc, rs, cfg.RequireTenant))
 	// Forward auth: every method; the request being authorized is described
 	// by X-Forwarded-* / X-Original-* headers.
-	handle("/auth/check", handleCheck(&authorizer{svc: svc, table: cfg.routeTable(), requireTenant: cfg.RequireTenant, trustedProxies: cfg.TrustedProxies}, rs))
+	handle(checkPath, handleCheck(&authorizer{svc: svc, table: cfg.routeTable(), requireTenant: cfg.RequireTenant, trustedProxies: cfg.TrustedProxies}, rs))
 
 	// Self-service: the acting user's own keys (SPEC §6, §7).
 	const self = "/api/v1/auth/api-keys"

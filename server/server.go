@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"text/template"
 	"time"
 
@@ -91,9 +92,34 @@ func New(svc *latchkey.Service, cfg Config) http.Handler {
 	addRoutes(mux, svc, cfg, rs)
 
 	return &observer{
-		next: mux, rs: rs, metrics: cfg.Metrics, mux: true, trusted: cfg.TrustedProxies,
+		next: exactFirst(mux, checkPath), rs: rs, metrics: cfg.Metrics, mux: true, trusted: cfg.TrustedProxies,
 		bodyLimit: maxBodyBytes, readTimeout: cfg.BodyReadTimeout, writeTimeout: cfg.BodyWriteTimeout,
 	}
+}
+
+// exactFirst sends requests for exactly path to the handler mux has for
+// it, without the mux's pattern matching, and everything else to mux. It
+// is for the forward-auth check, which answers every request of the
+// company's API: matching it among the management API's patterns cost
+// ~0.25 µs and an allocation per check, a tenth of the check itself.
+func exactFirst(mux *http.ServeMux, path string) http.Handler {
+	h, pattern := mux.Handler(&http.Request{Method: http.MethodGet, URL: &url.URL{Path: path}})
+	return &exactRoute{mux: mux, path: path, pattern: pattern, handler: h}
+}
+
+type exactRoute struct {
+	mux           *http.ServeMux
+	path, pattern string
+	handler       http.Handler
+}
+
+func (e *exactRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != e.path {
+		e.mux.ServeHTTP(w, r)
+		return
+	}
+	r.Pattern = e.pattern // as the mux would set it: metrics and logs name the route
+	e.handler.ServeHTTP(w, r)
 }
 
 func (cfg Config) routeTable() *routes.Table {
