@@ -120,46 +120,36 @@ func (c *credentialCache) putUnknown(hash [32]byte, now time.Time, gen uint64) {
 	c.negative[hash] = now.Add(NegativeTTL)
 }
 
-func (c *credentialCache) rootKey(hash [32]byte) *RootKey {
+// cached reads one entry of a map of c under the read lock.
+func cached[K comparable, V any](c *credentialCache, m map[K]V, k K) V {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.roots[hash]
+	return m[k]
 }
 
+// fill stores one entry in a map of c, unless an invalidation happened
+// since gen was read: the entry may then be stale already.
+func fill[K comparable, V any](c *credentialCache, m map[K]V, k K, v V, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() == gen {
+		m[k] = v
+	}
+}
+
+func (c *credentialCache) rootKey(hash [32]byte) *RootKey { return cached(c, c.roots, hash) }
 func (c *credentialCache) putRootKey(rk *RootKey, gen uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen.Load() == gen {
-		c.roots[rk.Hash] = rk
-	}
+	fill(c, c.roots, rk.Hash, rk, gen)
 }
 
-func (c *credentialCache) tenant(id string) *Tenant {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.tenants[id]
-}
-
+func (c *credentialCache) tenant(id string) *Tenant { return cached(c, c.tenants, id) }
 func (c *credentialCache) putTenant(t *Tenant, gen uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen.Load() == gen {
-		c.tenants[t.ID] = t
-	}
+	fill(c, c.tenants, t.ID, t, gen)
 }
 
-func (c *credentialCache) oauthClient(id string) *OAuthClient {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.clients[id]
-}
-
+func (c *credentialCache) oauthClient(id string) *OAuthClient { return cached(c, c.clients, id) }
 func (c *credentialCache) putOAuthClient(client *OAuthClient, gen uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen.Load() == gen {
-		c.clients[client.ID] = client
-	}
+	fill(c, c.clients, client.ID, client, gen)
 }
 
 // tokenNotRevoked reports whether jti is known not to be on the deny-list.
