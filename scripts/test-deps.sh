@@ -8,6 +8,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 
 have gcc || need_apt+=(gcc)          # the race detector needs cgo
 have nginx || need_apt+=(nginx)        # forward-auth tests drive a real nginx
+have caddy || need_apt+=(caddy)        # and a real Caddy (server/caddy_test.go)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium) # dashboard browser tests (dashboard/e2e)
 have node || need_apt+=(nodejs)        # runs playwright-core for those tests
 have npm || need_apt+=(npm)
@@ -19,8 +20,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     exit 1
   fi
   apt-get update -qq
-  # Tests start their own nginx on loopback ports; keep the package's
-  # service from starting on port 80 during installation.
+  # Tests start their own nginx and Caddy on loopback ports; keep the
+  # packages' services from starting on port 80 during installation.
   policy=/usr/sbin/policy-rc.d
   [ -e "$policy" ] || { printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; trap 'rm -f "$policy"' EXIT; }
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
