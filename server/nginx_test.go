@@ -149,8 +149,11 @@ func startNginx(t *testing.T, latchkeyURL, apiURL string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// exited is closed, not sent on: both the start-up loop and the
+	// cleanup wait for it, and a value read by one would hang the other.
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt) // fast shutdown of this nginx only
 		select {
@@ -166,8 +169,8 @@ func startNginx(t *testing.T, latchkeyURL, apiURL string) string {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		select {
-		case err := <-exited:
-			t.Fatalf("nginx exited: %v\n%s", err, stderr.String())
+		case <-exited:
+			t.Fatalf("nginx exited: %v\n%s", waitErr, stderr.String())
 		default:
 		}
 		if c, err := net.Dial("tcp", listen); err == nil {
