@@ -1,20 +1,14 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/latchkey/latchkey"
@@ -73,101 +67,26 @@ http://{{.Listen}} {
 // It skips without caddy, except in CI, where caddy is required.
 func startCaddy(t *testing.T, latchkeyURL, apiURL string) string {
 	t.Helper()
-	bin, err := exec.LookPath("caddy")
-	if err != nil {
-		for _, p := range []string{"/usr/bin/caddy", "/usr/local/bin/caddy"} {
-			if _, serr := os.Stat(p); serr == nil {
-				bin, err = p, nil
-			}
-		}
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("caddy is not installed; scripts/test-deps.sh installs it")
-		}
-		t.Skip("caddy is not installed; run scripts/test-deps.sh")
-	}
+	bin := requiredBinary(t, "caddy", "/usr/bin/caddy", "/usr/local/bin/caddy")
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := ln.Addr().String()
-	ln.Close()
-	var conf bytes.Buffer
-	template.Must(template.New("caddy").Parse(caddyfile)).Execute(&conf, map[string]any{
+	listen := freeLoopbackAddr(t)
+	confPath := filepath.Join(dir, "Caddyfile")
+	writeConfig(t, confPath, caddyfile, map[string]any{
 		"Dir": dir, "Listen": listen,
 		"Latchkey": strings.TrimPrefix(latchkeyURL, "http://"), "API": strings.TrimPrefix(apiURL, "http://"),
 	})
-	confPath := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(confPath, conf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
 	cmd := exec.Command(bin, "run", "--config", confPath, "--adapter", "caddyfile")
 	cmd.Dir = dir
 	// Caddy's data and config directories follow these; keep them in dir.
 	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+filepath.Join(dir, "data"),
 		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
-	cmd.Stdout = &stderr
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var waitErr error
-	exited := make(chan struct{})
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM) // graceful stop of this caddy only
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("caddy output:\n%s", stderr.String())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-exited:
-			t.Fatalf("caddy exited: %v\n%s", waitErr, stderr.String())
-		default:
-		}
-		if c, err := net.Dial("tcp", listen); err == nil {
-			c.Close()
-			return "http://" + listen
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("caddy did not listen on %s\n%s", listen, stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return startFrontProxy(t, cmd, listen, syscall.SIGTERM) // graceful stop
 }
 
 func TestCaddyForwardAuth(t *testing.T) {
 	e := newLimitedEnv(t, withRoutes(t, testRoutes))
-	var mu sync.Mutex
-	var got []*http.Request
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		got = append(got, r.Clone(r.Context()))
-		mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]string{"upstream": "api", "path": r.URL.Path})
-	}))
-	defer api.Close()
-	lastUpstream := func() *http.Request {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(got) == 0 {
-			return nil
-		}
-		return got[len(got)-1]
-	}
-	upstreamCount := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
+	api := newRecordingAPI(t)
+	lastUpstream, upstreamCount := api.last, api.count
 	front := startCaddy(t, e.srv.URL, api.URL)
 
 	e.user("u1", "t1")
@@ -175,20 +94,9 @@ func TestCaddyForwardAuth(t *testing.T) {
 	plain, plainKey := e.key("u1", latchkey.NewKey{})
 	_, limitedKey := e.key("u1", latchkey.NewKey{RateLimit: &latchkey.RateLimit{Limit: 1, Window: time.Minute}})
 
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	do := func(method, path string, body io.Reader, headers ...string) response {
 		t.Helper()
-		req, _ := http.NewRequest(method, front+path, body)
-		for i := 0; i+1 < len(headers); i += 2 {
-			req.Header[headers[i]] = append(req.Header[headers[i]], headers[i+1])
-		}
-		res, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return response{status: res.StatusCode, header: res.Header, body: b}
+		return sendVia(t, front, method, path, body, headers...)
 	}
 	// direct asks Latchkey itself, for comparison with what caddy relays.
 	direct := func(method, uri string, headers ...string) response {

@@ -1,19 +1,12 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
 	"io"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/latchkey/latchkey"
@@ -111,120 +104,33 @@ http {
 // It skips without nginx, except in CI, where nginx is required.
 func startNginx(t *testing.T, latchkeyURL, apiURL string) string {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx"} {
-			if _, serr := os.Stat(p); serr == nil {
-				bin, err = p, nil
-			}
-		}
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("nginx is not installed; scripts/test-deps.sh installs it")
-		}
-		t.Skip("nginx is not installed; run scripts/test-deps.sh")
-	}
+	bin := requiredBinary(t, "nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx")
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := ln.Addr().String()
-	ln.Close()
-	var conf bytes.Buffer
-	template.Must(template.New("nginx").Parse(nginxConf)).Execute(&conf, map[string]any{
+	listen := freeLoopbackAddr(t)
+	confPath := filepath.Join(dir, "nginx.conf")
+	writeConfig(t, confPath, nginxConf, map[string]any{
 		"Root": os.Geteuid() == 0, "Dir": dir, "Listen": listen,
 		"Latchkey": strings.TrimPrefix(latchkeyURL, "http://"), "API": strings.TrimPrefix(apiURL, "http://"),
 	})
-	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, conf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
 	cmd := exec.Command(bin, "-p", dir, "-c", confPath, "-e", "stderr",
 		"-g", "daemon off; pid "+filepath.Join(dir, "nginx.pid")+"; error_log stderr warn;")
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// exited is closed, not sent on: both the start-up loop and the
-	// cleanup wait for it, and a value read by one would hang the other.
-	var waitErr error
-	exited := make(chan struct{})
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt) // fast shutdown of this nginx only
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("nginx stderr:\n%s", stderr.String())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-exited:
-			t.Fatalf("nginx exited: %v\n%s", waitErr, stderr.String())
-		default:
-		}
-		if c, err := net.Dial("tcp", listen); err == nil {
-			c.Close()
-			return "http://" + listen
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not listen on %s\n%s", listen, stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return startFrontProxy(t, cmd, listen, os.Interrupt) // SIGINT: nginx's fast shutdown
 }
 
 func TestNginxForwardAuth(t *testing.T) {
 	e := newLimitedEnv(t, withRoutes(t, testRoutes))
-	var mu sync.Mutex
-	var got []*http.Request
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		got = append(got, r.Clone(r.Context()))
-		mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]string{"upstream": "api", "path": r.URL.Path})
-	}))
-	defer api.Close()
-	lastUpstream := func() *http.Request {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(got) == 0 {
-			return nil
-		}
-		return got[len(got)-1]
-	}
-	upstreamCount := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
+	api := newRecordingAPI(t)
+	lastUpstream, upstreamCount := api.last, api.count
 	front := startNginx(t, e.srv.URL, api.URL)
 
 	e.user("u1", "t1")
 	send, sendKey := e.key("u1", latchkey.NewKey{Permissions: []string{"messages:send"}, TenantIDs: []string{"t1"}})
 	_, limitedKey := e.key("u1", latchkey.NewKey{RateLimit: &latchkey.RateLimit{Limit: 1, Window: time.Minute}})
 
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	do := func(method, path string, body io.Reader, headers ...string) response {
 		t.Helper()
-		req, _ := http.NewRequest(method, front+path, body)
-		for i := 0; i+1 < len(headers); i += 2 {
-			req.Header[headers[i]] = append(req.Header[headers[i]], headers[i+1])
-		}
-		res, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return response{status: res.StatusCode, header: res.Header, body: b}
+		return sendVia(t, front, method, path, body, headers...)
 	}
 	// direct asks Latchkey itself, for comparison with what nginx relays.
 	direct := func(method, uri string, headers ...string) response {
