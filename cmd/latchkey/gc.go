@@ -4,7 +4,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"sync/atomic"
+	"sync"
 )
 
 // gcHeapFloor is the least heap the garbage collector lets grow between
@@ -33,7 +33,8 @@ func gcPercent(live uint64) int {
 
 // gcTuner sets GOGC after every collection from the live heap it left.
 type gcTuner struct {
-	stopped atomic.Bool
+	mu      sync.Mutex // a tuning in flight finishes before stop restores GOGC
+	stopped bool
 	live    []metrics.Sample
 }
 
@@ -46,7 +47,9 @@ func tuneGC(getenv func(string) string) (stop func()) {
 	t := &gcTuner{live: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 	t.tune()
 	return func() {
-		t.stopped.Store(true)
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.stopped = true
 		debug.SetGCPercent(100)
 	}
 }
@@ -57,7 +60,9 @@ func tuneGC(getenv func(string) string) (stop func()) {
 type gcSentinel struct{ _ *byte }
 
 func (t *gcTuner) tune() {
-	if t.stopped.Load() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
 		return
 	}
 	metrics.Read(t.live)
