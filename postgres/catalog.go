@@ -58,12 +58,5 @@ func (db *DB) ListPermissions(ctx context.Context) ([]*latchkey.Permission, erro
 
 // DeletePermission removes one catalog entry; NOT_FOUND if none.
 func (db *DB) DeletePermission(ctx context.Context, name string) error {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM permissions WHERE name = $1`, name)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return latchkey.NotFound("permission")
-	}
-	return nil
+	return deleteOne(ctx, db.pool, latchkey.NotFound("permission"), `DELETE FROM permissions WHERE name = $1`, name)
 }

@@ -231,12 +231,8 @@ func (db *DB) RotateKey(ctx context.Context, id string, fn func(old *latchkey.Ke
 // DeleteKey removes the key and its tenant links; NOT_FOUND if none.
 func (db *DB) DeleteKey(ctx context.Context, id string) error {
 	return db.writeTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM api_keys WHERE id = $1`, id)
-		if err != nil {
+		if err := deleteOne(ctx, tx, latchkey.ErrKeyNotFound, `DELETE FROM api_keys WHERE id = $1`, id); err != nil {
 			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return latchkey.ErrKeyNotFound
 		}
 		return notify(ctx, tx, id)
 	})

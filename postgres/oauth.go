@@ -91,12 +91,8 @@ func (db *DB) UpdateOAuthClient(ctx context.Context, id string, fn func(*latchke
 // DeleteOAuthClient removes the client; NOT_FOUND if none.
 func (db *DB) DeleteOAuthClient(ctx context.Context, id string) error {
 	return db.writeTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM oauth_clients WHERE id = $1`, id)
-		if err != nil {
+		if err := deleteOne(ctx, tx, latchkey.NotFound("OAuth client"), `DELETE FROM oauth_clients WHERE id = $1`, id); err != nil {
 			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return latchkey.NotFound("OAuth client")
 		}
 		return notify(ctx, tx, changedAll)
 	})

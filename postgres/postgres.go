@@ -185,6 +185,19 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// deleteOne runs a DELETE meant for one row and returns notFound when it
+// matched none.
+func deleteOne(ctx context.Context, q querier, notFound error, sql string, args ...any) error {
+	tag, err := q.Exec(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound
+	}
+	return nil
+}
+
 // scanner is what pgx.Row and pgx.Rows have in common.
 type scanner interface {
 	Scan(dest ...any) error

@@ -52,12 +52,8 @@ func (db *DB) ListRootKeys(ctx context.Context) ([]*latchkey.RootKey, error) {
 // keys by hash, not ID: every node drops its whole cache.
 func (db *DB) DeleteRootKey(ctx context.Context, id string) error {
 	return db.writeTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM root_keys WHERE id = $1`, id)
-		if err != nil {
+		if err := deleteOne(ctx, tx, latchkey.NotFound("root key"), `DELETE FROM root_keys WHERE id = $1`, id); err != nil {
 			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return latchkey.NotFound("root key")
 		}
 		return notify(ctx, tx, changedAll)
 	})

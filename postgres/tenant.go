@@ -83,12 +83,8 @@ func (db *DB) UpdateTenant(ctx context.Context, id string, fn func(*latchkey.Ten
 // clients go with it (ON DELETE CASCADE).
 func (db *DB) DeleteTenant(ctx context.Context, id string) error {
 	return db.writeTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM tenants WHERE id = $1`, id)
-		if err != nil {
+		if err := deleteOne(ctx, tx, latchkey.NotFound("tenant"), `DELETE FROM tenants WHERE id = $1`, id); err != nil {
 			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return latchkey.NotFound("tenant")
 		}
 		return notify(ctx, tx, changedAll)
 	})

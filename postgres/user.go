@@ -120,14 +120,7 @@ func (db *DB) DeleteUser(ctx context.Context, id string) error {
 			channel, id); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return latchkey.NotFound("user")
-		}
-		return nil
+		return deleteOne(ctx, tx, latchkey.NotFound("user"), `DELETE FROM users WHERE id = $1`, id)
 	})
 }
 

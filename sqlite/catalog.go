@@ -61,14 +61,5 @@ func (db *DB) ListPermissions(ctx context.Context) ([]*latchkey.Permission, erro
 
 // DeletePermission removes one catalog entry; NOT_FOUND if none.
 func (db *DB) DeletePermission(ctx context.Context, name string) error {
-	res, err := db.write.ExecContext(ctx, `DELETE FROM permissions WHERE name = ?`, name)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return latchkey.NotFound("permission")
-	}
-	return nil
+	return deleteOne(ctx, db.write, latchkey.NotFound("permission"), `DELETE FROM permissions WHERE name = ?`, name)
 }

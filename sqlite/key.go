@@ -225,14 +225,8 @@ func (db *DB) RotateKey(ctx context.Context, id string, fn func(old *latchkey.Ke
 // DeleteKey removes the key and its tenant links; NOT_FOUND if none.
 func (db *DB) DeleteKey(ctx context.Context, id string) error {
 	return db.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM api_keys WHERE id = ?`, id)
-		if err != nil {
+		if err := deleteOne(ctx, tx, latchkey.ErrKeyNotFound, `DELETE FROM api_keys WHERE id = ?`, id); err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return latchkey.ErrKeyNotFound
 		}
 		return recordChange(ctx, tx, id)
 	})

@@ -100,14 +100,8 @@ func (db *DB) UpdateOAuthClient(ctx context.Context, id string, fn func(*latchke
 // DeleteOAuthClient removes the client; NOT_FOUND if none.
 func (db *DB) DeleteOAuthClient(ctx context.Context, id string) error {
 	return db.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM oauth_clients WHERE id = ?`, id)
-		if err != nil {
+		if err := deleteOne(ctx, tx, latchkey.NotFound("OAuth client"), `DELETE FROM oauth_clients WHERE id = ?`, id); err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return latchkey.NotFound("OAuth client")
 		}
 		return recordChange(ctx, tx, changedAll)
 	})

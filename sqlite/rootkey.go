@@ -61,14 +61,8 @@ func (db *DB) ListRootKeys(ctx context.Context) ([]*latchkey.RootKey, error) {
 // keys by hash, which the feed cannot name: the change is to everything.
 func (db *DB) DeleteRootKey(ctx context.Context, id string) error {
 	return db.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM root_keys WHERE id = ?`, id)
-		if err != nil {
+		if err := deleteOne(ctx, tx, latchkey.NotFound("root key"), `DELETE FROM root_keys WHERE id = ?`, id); err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return latchkey.NotFound("root key")
 		}
 		return recordChange(ctx, tx, changedAll)
 	})

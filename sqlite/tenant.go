@@ -82,14 +82,8 @@ func (db *DB) UpdateTenant(ctx context.Context, id string, fn func(*latchkey.Ten
 // (ON DELETE CASCADE).
 func (db *DB) DeleteTenant(ctx context.Context, id string) error {
 	return db.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, id)
-		if err != nil {
+		if err := deleteOne(ctx, tx, latchkey.NotFound("tenant"), `DELETE FROM tenants WHERE id = ?`, id); err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return latchkey.NotFound("tenant")
 		}
 		return recordChange(ctx, tx, changedAll)
 	})

@@ -119,16 +119,7 @@ func (db *DB) DeleteUser(ctx context.Context, id string) error {
 			`SELECT id FROM api_keys WHERE owner_id = ?`, id); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return latchkey.NotFound("user") // rolls the recorded changes back
-		}
-		return nil
+		return deleteOne(ctx, tx, latchkey.NotFound("user"), `DELETE FROM users WHERE id = ?`, id) // NOT_FOUND rolls the recorded changes back
 	})
 }
 
