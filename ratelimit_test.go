@@ -112,30 +112,30 @@ func TestFailedAuthenticationsAreLimitedPerAddress(t *testing.T) {
 	ctx := context.Background()
 	_, good, _ := svc.CreateKey(ctx, "u", latchkey.NewKey{Name: "k"})
 	_, other, _ := svc.CreateKey(ctx, "u", latchkey.NewKey{Name: "cold"})
-	if _, err := svc.Verify(ctx, latchkey.VerifyRequest{Credential: good, ClientIP: "192.0.2.1"}); err != nil {
+	if _, err := svc.Verify(ctx, latchkey.VerifyRequest{Credential: good, Client: latchkey.ClientIP("192.0.2.1")}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 5 {
 		bad, _ := apikey.Generate("tb", "live")
-		_, err := svc.Verify(ctx, latchkey.VerifyRequest{Credential: bad.String(), ClientIP: "192.0.2.1"})
+		_, err := svc.Verify(ctx, latchkey.VerifyRequest{Credential: bad.String(), Client: latchkey.ClientIP("192.0.2.1")})
 		if i < 4 {
 			wantCode(t, err, latchkey.CodeInvalidAPIKey)
 		}
 	}
 	bad, _ := apikey.Generate("tb", "live")
-	_, err := svc.Verify(ctx, latchkey.VerifyRequest{Credential: bad.String(), ClientIP: "192.0.2.1"})
+	_, err := svc.Verify(ctx, latchkey.VerifyRequest{Credential: bad.String(), Client: latchkey.ClientIP("192.0.2.1")})
 	wantCode(t, err, latchkey.CodeRateLimited)
-	_, err = svc.Verify(ctx, latchkey.VerifyRequest{Credential: "garbage", ClientIP: "192.0.2.1"})
+	_, err = svc.Verify(ctx, latchkey.VerifyRequest{Credential: "garbage", Client: latchkey.ClientIP("192.0.2.1")})
 	wantCode(t, err, latchkey.CodeRateLimited)
 	// Another address is unaffected.
-	_, err = svc.Verify(ctx, latchkey.VerifyRequest{Credential: bad.String(), ClientIP: "192.0.2.2"})
+	_, err = svc.Verify(ctx, latchkey.VerifyRequest{Credential: bad.String(), Client: latchkey.ClientIP("192.0.2.2")})
 	wantCode(t, err, latchkey.CodeInvalidAPIKey)
 	// A key already verified keeps working from the limited address; one
 	// that would need a database lookup waits like any other attempt.
-	if _, err := svc.Verify(ctx, latchkey.VerifyRequest{Credential: good, ClientIP: "192.0.2.1"}); err != nil {
+	if _, err := svc.Verify(ctx, latchkey.VerifyRequest{Credential: good, Client: latchkey.ClientIP("192.0.2.1")}); err != nil {
 		t.Fatalf("cached key from a limited address: %v", err)
 	}
-	_, err = svc.Verify(ctx, latchkey.VerifyRequest{Credential: other, ClientIP: "192.0.2.1"})
+	_, err = svc.Verify(ctx, latchkey.VerifyRequest{Credential: other, Client: latchkey.ClientIP("192.0.2.1")})
 	wantCode(t, err, latchkey.CodeRateLimited)
 }
 
@@ -156,7 +156,7 @@ func TestLimiterFailureAdmits(t *testing.T) {
 	ctx := context.Background()
 	_, secret, _ := svc.CreateKey(ctx, "u", latchkey.NewKey{Name: "k", RateLimit: &latchkey.RateLimit{Limit: 1, Window: time.Minute}})
 	for range 3 {
-		if _, err := svc.Verify(ctx, latchkey.VerifyRequest{Credential: secret, ClientIP: "192.0.2.9"}); err != nil {
+		if _, err := svc.Verify(ctx, latchkey.VerifyRequest{Credential: secret, Client: latchkey.ClientIP("192.0.2.9")}); err != nil {
 			t.Fatalf("a failing limiter refused a request: %v", err)
 		}
 	}
@@ -167,7 +167,7 @@ func TestDryRunCountsNothing(t *testing.T) {
 	mustUser(t, svc, "u")
 	ctx := context.Background()
 	_, secret, _ := svc.CreateKey(ctx, "u", latchkey.NewKey{Name: "k", RateLimit: &latchkey.RateLimit{Limit: 1, Window: time.Minute}})
-	dry := latchkey.VerifyRequest{Credential: secret, ClientIP: "192.0.2.7", DryRun: true}
+	dry := latchkey.VerifyRequest{Credential: secret, Client: latchkey.ClientIP("192.0.2.7"), DryRun: true}
 	for range 3 {
 		if _, err := svc.Verify(ctx, dry); err != nil {
 			t.Fatalf("dry run: %v", err)
@@ -179,7 +179,7 @@ func TestDryRunCountsNothing(t *testing.T) {
 	_, err := svc.Verify(ctx, dry)
 	wantCode(t, err, latchkey.CodeRateLimited) // a dry run still reports the state
 	for range 5 {
-		_, err := svc.Verify(ctx, latchkey.VerifyRequest{Credential: "tb_live_nope", ClientIP: "192.0.2.7", DryRun: true})
+		_, err := svc.Verify(ctx, latchkey.VerifyRequest{Credential: "tb_live_nope", Client: latchkey.ClientIP("192.0.2.7"), DryRun: true})
 		wantCode(t, err, latchkey.CodeInvalidAPIKey)
 	}
 	if err := svc.Usage().Flush(ctx); err != nil {

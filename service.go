@@ -555,14 +555,14 @@ func (s *Service) DeleteKey(ctx context.Context, ownerID, id string) error {
 // AuthenticateKey checks a presented customer key: format and checksum
 // first (no I/O for garbage), then the stored record and its state.
 func (s *Service) AuthenticateKey(ctx context.Context, raw string) (*Key, error) {
-	return s.authenticateKey(ctx, raw, "", s.now())
+	return s.authenticateKey(ctx, raw, nil, s.now())
 }
 
-// authenticateKey is AuthenticateKey for a client at ip ("" for none),
-// which is refused before a database lookup once it has failed too often,
+// authenticateKey is AuthenticateKey for client (nil for none), which
+// is refused before a database lookup once it has failed too often,
 // at time now. The returned key is shared with the cache and must not be
 // modified.
-func (s *Service) authenticateKey(ctx context.Context, raw, ip string, now time.Time) (*Key, error) {
+func (s *Service) authenticateKey(ctx context.Context, raw string, client ClientAddr, now time.Time) (*Key, error) {
 	parsed, err := apikey.Parse(raw)
 	if err != nil || parsed.Environment == apikey.Root {
 		return nil, ErrInvalidKey
@@ -573,7 +573,7 @@ func (s *Service) authenticateKey(ctx context.Context, raw, ip string, now time.
 		known = false // the feed has been down too long: ask the database
 	}
 	if !known {
-		if err := s.checkFailures(ctx, ip, nil); err != nil {
+		if err := s.checkFailures(ctx, clientIP(client), nil); err != nil {
 			return nil, err
 		}
 		gen := s.cache.generation()

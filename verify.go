@@ -53,13 +53,32 @@ type VerifyRequest struct {
 	Permissions   []string // all are required
 	Environment   string   // when set, the credential must be of this environment
 	RequireTenant bool     // a credential linked to no tenant is refused
-	// ClientIP, when set, is the address failed authentications are
-	// limited by (already resolved through trusted proxies).
-	ClientIP string
+	// Client, when set, gives the address failed authentications are
+	// limited by. Verify asks for it only when that limit applies (a
+	// failure, or a key not in the cache), so the cached hot path never
+	// resolves it.
+	Client ClientAddr
 	// DryRun answers as Verify would without counting anything: no use,
 	// no rate-limit hit, no failed authentication. For nginx's second call
 	// that only fetches the error of a check that already failed.
 	DryRun bool
+}
+
+// ClientAddr gives the address of the client a request comes from,
+// resolved through the proxies the caller trusts.
+type ClientAddr interface{ ClientIP() string }
+
+// ClientIP is a ClientAddr already resolved.
+type ClientIP string
+
+func (ip ClientIP) ClientIP() string { return string(ip) }
+
+// clientIP is c's address, "" for none.
+func clientIP(c ClientAddr) string {
+	if c == nil {
+		return ""
+	}
+	return c.ClientIP()
 }
 
 // Verify authenticates a credential, resolves its tenant, checks what the
@@ -79,9 +98,9 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (id *Identity, 
 	if err != nil {
 		if ErrorCode(err) == CodeInvalidAPIKey {
 			if req.DryRun {
-				return nil, s.checkFailures(ctx, req.ClientIP, err)
+				return nil, s.checkFailures(ctx, clientIP(req.Client), err)
 			}
-			return nil, s.recordFailure(ctx, req.ClientIP, err)
+			return nil, s.recordFailure(ctx, clientIP(req.Client), err)
 		}
 		return nil, err
 	}
@@ -125,7 +144,7 @@ func (s *Service) authenticate(ctx context.Context, req VerifyRequest, now time.
 			tenantIDs = []string{claims.TenantID}
 		}
 	} else {
-		k, err := s.authenticateKey(ctx, req.Credential, req.ClientIP, now)
+		k, err := s.authenticateKey(ctx, req.Credential, req.Client, now)
 		if err != nil {
 			return nil, err
 		}

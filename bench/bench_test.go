@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"runtime"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/bench"
+	"github.com/latchkey/latchkey/metrics"
 	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/sqlite"
 )
@@ -154,6 +156,7 @@ func (w *discardWriter) WriteHeader(int)             {}
 // formatted as in production (JSON) but written nowhere.
 func serveLoop(b *testing.B, h http.Handler, target, secret string) {
 	req := httptest.NewRequest("GET", target, nil)
+	req.RemoteAddr = "127.0.0.1:41000"
 	req.Header.Set("Authorization", "Bearer "+secret)
 	w := &discardWriter{h: http.Header{}}
 	rec := httptest.NewRecorder()
@@ -178,10 +181,11 @@ func BenchmarkBareHandler(b *testing.B) {
 }
 
 // BenchmarkAuthCheckHandler is /auth/check through the whole middleware
-// chain, without the network.
+// chain, without the network, configured as serve's defaults are: metrics
+// on, loopback a trusted proxy, and the check coming from it (as from nginx).
 func BenchmarkAuthCheckHandler(b *testing.B) {
 	svc, secret := handlerEnv(b)
-	serveLoop(b, server.New(svc, server.Config{Logger: jsonLogger()}), "/auth/check", secret)
+	serveLoop(b, server.New(svc, server.Config{Logger: jsonLogger(), TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Metrics: metrics.New()}), "/auth/check", secret)
 }
 
 // fixedUpstream answers every request at once, so the proxy benchmark

@@ -102,7 +102,7 @@ func rootKey(svc *latchkey.Service, r *http.Request, scope, customerMsg string) 
 // client's address (SPEC §9: failed authentications are limited per client
 // address) and refusing an address over its limit before any lookup.
 func authenticateRoot(svc *latchkey.Service, r *http.Request, cred string) (*latchkey.RootKey, error) {
-	ip := requestInfoFrom(r.Context()).clientIP(r)
+	ip := requestInfoFrom(r.Context()).ClientIP()
 	if err := svc.CheckFailedAuth(r.Context(), ip); err != nil {
 		return nil, err
 	}

@@ -38,7 +38,7 @@ type authorizer struct {
 	svc            *latchkey.Service
 	table          *routes.Table
 	requireTenant  bool
-	trustedProxies []netip.Prefix // whose X-Forwarded-For names the client
+	trustedProxies []netip.Prefix // whose nginx replay header (headerReplay) is believed
 }
 
 var errDenied = &latchkey.Error{Code: latchkey.CodeForbidden, Message: "Access to this endpoint is denied."}
@@ -70,7 +70,7 @@ func (a *authorizer) authorize(ctx context.Context, r *http.Request, method, hos
 		Permissions:   rule.Permissions,
 		Environment:   rule.Environment,
 		RequireTenant: a.requireTenant || rule.RequireTenant,
-		ClientIP:      clientIP(a.trustedProxies, r),
+		Client:        requestInfoFrom(ctx),
 		// nginx's replay only fetches the answer to a check already
 		// counted; it must not count the request, its failure or its use again.
 		DryRun: headerValue(r.Header, headerReplay) != "" && trustedPeer(a.trustedProxies, r.RemoteAddr),

@@ -53,7 +53,7 @@ var (
 func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{ResponseWriter: w, start: time.Now(), routing: o.mux, writeTimeout: o.writeTimeout}
 	x.info.traceID = traceparent(headerValue(r.Header, "Traceparent"))
-	x.info.trusted = o.trusted
+	x.info.trusted, x.info.req = o.trusted, r
 	x.traceHeader[0] = x.info.traceID
 	// Canonical names assigned directly: Header.Set would validate and
 	// canonicalize them on every request.

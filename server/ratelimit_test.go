@@ -138,6 +138,28 @@ func TestFailedAuthenticationsLimitedPerAddress(t *testing.T) {
 	wantStatus(t, e.do("GET", "/api/v1/users/me", nil, "X-API-KEY", good), 200)
 }
 
+// Behind a trusted proxy, failures are counted against the client the
+// proxy names, not the proxy: one client over its limit leaves the others
+// theirs. (Verify resolves the address only on a failure or a cache miss.)
+func TestFailedChecksLimitedPerForwardedClient(t *testing.T) {
+	e := newTestEnvWith(t, latchkey.ServiceConfig{Limiter: ratelimit.NewMemory(),
+		Limits: latchkey.Limits{FailedAuth: latchkey.RateLimit{Limit: 2, Window: time.Minute}}},
+		func(c *Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} })
+	e.user("u1")
+	_, good := e.key("u1", latchkey.NewKey{})
+	random := func() string { k, _ := apikey.Generate("tb", "live"); return k.String() }
+	from := func(client string) []string { return []string{"X-Forwarded-For", client, "X-API-KEY", random()} }
+	for range 2 {
+		wantError(t, e.check("GET", "/x", from("203.0.113.1")...), 401, latchkey.CodeInvalidAPIKey)
+	}
+	wantError(t, e.check("GET", "/x", from("203.0.113.1")...), 429, latchkey.CodeRateLimited)
+	wantError(t, e.check("GET", "/x", from("203.0.113.2")...), 401, latchkey.CodeInvalidAPIKey)
+	// A new key from the limited client is refused before any lookup; a
+	// cached one still passes.
+	wantAllowed(t, e.check("GET", "/x", "X-Forwarded-For", "203.0.113.2", "X-API-KEY", good))
+	wantAllowed(t, e.check("GET", "/x", "X-Forwarded-For", "203.0.113.1", "X-API-KEY", good))
+}
+
 func TestRootKeyFailuresCount(t *testing.T) {
 	e := newTestEnvWith(t, latchkey.ServiceConfig{Limiter: ratelimit.NewMemory(),
 		Limits: latchkey.Limits{FailedAuth: latchkey.RateLimit{Limit: 2, Window: time.Minute}}})

@@ -23,13 +23,21 @@ type requestInfo struct {
 	// itself (bench/load.sh). Its failures are logged as any other.
 	routine bool
 	trusted []netip.Prefix // proxies whose X-Forwarded-For names the client
+	req     *http.Request  // the request as received, for its client address
 	// limit is the state of a rate limit the request was counted against
 	// outside the verification pipeline (the management API's per user).
 	limit *latchkey.LimitStatus
 }
 
-// clientIP is the request's client address through the trusted proxies.
-func (info *requestInfo) clientIP(r *http.Request) string { return clientIP(info.trusted, r) }
+// ClientIP is the request's client address through the trusted proxies
+// (a latchkey.ClientAddr, so Verify resolves it only when it needs it);
+// "" for a request that did not pass through the observer.
+func (info *requestInfo) ClientIP() string {
+	if info.req == nil {
+		return ""
+	}
+	return clientIP(info.trusted, info.req)
+}
 
 // markRoutine marks the request as a hot-path one; see requestInfo.routine.
 func markRoutine(r *http.Request) { requestInfoFrom(r.Context()).routine = true }

@@ -55,7 +55,7 @@ func handleWhoAmI(svc *latchkey.Service, rs *responder, requireTenant bool) http
 			Credential:    cred,
 			TenantID:      strings.TrimSpace(headerValue(r.Header, "X-Tenant-Id")),
 			RequireTenant: requireTenant,
-			ClientIP:      requestInfoFrom(r.Context()).clientIP(r),
+			Client:        requestInfoFrom(r.Context()),
 		})
 		if err != nil {
 			return err
