@@ -11,6 +11,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/ratelimit"
 )
 
 // Every error the token endpoint can give (RFC 6749 §5.2), with its status,
@@ -165,11 +166,15 @@ func TestBasicCredentialsAreFormDecoded(t *testing.T) {
 	}
 }
 
+// failureLimit is a service that allows limit failed authentications per
+// client address a minute.
+func failureLimit(limit int) latchkey.ServiceConfig {
+	return latchkey.ServiceConfig{Limiter: ratelimit.NewMemory(),
+		Limits: latchkey.Limits{FailedAuth: latchkey.RateLimit{Limit: limit, Window: time.Minute}}}
+}
+
 func TestFailedAuthenticationsAreLimitedPerAddress(t *testing.T) {
-	e := newEnv(t, func(c *oauth.Config) { c.FailureLimit = 3; c.FailureWindow = time.Minute })
-	now := time.Now()
-	var wall = now
-	oauth.SetLimiterClock(e.oauth, func() time.Time { return wall })
+	e := newEnvWith(t, failureLimit(3))
 	id, secret := e.client("svc", "", "a")
 	bad := basic(id, "lk_secret_000000000000000000000000000000000")
 	from := func(addr string) []string { return []string{"X-Forwarded-For", addr} }
@@ -187,7 +192,7 @@ func TestFailedAuthenticationsAreLimitedPerAddress(t *testing.T) {
 			t.Fatalf("%s past the limit: %d %s", endpoint, res.status, res.raw)
 		}
 		checkErrorBody(t, res)
-		if ra, err := strconv.Atoi(res.header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
+		if ra, err := strconv.Atoi(res.header.Get("Retry-After")); err != nil || ra < 1 || ra > 63 {
 			t.Errorf("Retry-After = %q", res.header.Get("Retry-After"))
 		}
 	}
@@ -211,17 +216,40 @@ func TestFailedAuthenticationsAreLimitedPerAddress(t *testing.T) {
 	if res := e.post("/oauth/token", "grant_type=client_credentials", append([]string{"Authorization", basic(id, secret)}, from("203.0.113.9")...)...); res.status != http.StatusOK {
 		t.Fatalf("after non-authentication errors: %d", res.status)
 	}
-	// The block ends with the window.
-	wall = now.Add(time.Minute)
+	// The block ends with the window (the limiter's sliding window may
+	// hold a failure up to 1/20 of it longer).
+	e.clock.Advance(time.Minute + 3*time.Second)
 	if res := e.post("/oauth/token", "grant_type=client_credentials", append([]string{"Authorization", basic(id, secret)}, from("203.0.113.7")...)...); res.status != http.StatusOK {
 		t.Fatalf("after the window: %d %s", res.status, res.raw)
+	}
+}
+
+// Client secrets, API keys and tokens draw on one budget of failed
+// authentications per address: guesses cannot be spread across them.
+func TestFailuresShareOneBudgetWithKeys(t *testing.T) {
+	e := newEnvWith(t, failureLimit(2))
+	id, secret := e.client("svc", "", "a")
+	for range 2 {
+		_, err := e.svc.Verify(t.Context(), latchkey.VerifyRequest{
+			Credential: "lk_live_000000000000000000000000000000000", Client: latchkey.ClientIP("203.0.113.50")})
+		if latchkey.ErrorCode(err) != latchkey.CodeInvalidAPIKey {
+			t.Fatalf("bad key: %v", err)
+		}
+	}
+	res := e.post("/oauth/token", "grant_type=client_credentials", "Authorization", basic(id, secret), "X-Forwarded-For", "203.0.113.50")
+	if res.status != http.StatusTooManyRequests || res.str("error") != "slow_down" {
+		t.Fatalf("after two bad keys from the address: %d %s", res.status, res.raw)
+	}
+	res = e.post("/oauth/token", "grant_type=client_credentials", "Authorization", basic(id, secret), "X-Forwarded-For", "203.0.113.51")
+	if res.status != http.StatusOK {
+		t.Fatalf("another address: %d %s", res.status, res.raw)
 	}
 }
 
 // An X-Forwarded-For from an untrusted peer is ignored: a client cannot
 // dodge the limit by inventing addresses.
 func TestForwardedForOnlyFromTrustedProxies(t *testing.T) {
-	e := newEnv(t, func(c *oauth.Config) { c.FailureLimit = 2; c.TrustedProxies = nil })
+	e := newEnvWith(t, failureLimit(2), func(c *oauth.Config) { c.TrustedProxies = nil })
 	id, secret := e.client("svc", "", "a")
 	bad := basic(id, "lk_secret_000000000000000000000000000000000")
 	for i := range 2 {

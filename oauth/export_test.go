@@ -47,8 +47,5 @@ func Sign(t testing.TB, key any, alg jose.SignatureAlgorithm, header map[jose.He
 	return out
 }
 
-// SetLimiterClock replaces the wall clock of the failure limiter.
-func SetLimiterClock(s *Server, clock func() time.Time) { s.failures.clock = clock }
-
 // SetKeyCacheClock replaces the wall clock of the signing key cache.
 func SetKeyCacheClock(s *Server, clock func() time.Time) { s.keys.clock = clock }

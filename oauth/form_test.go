@@ -2,8 +2,6 @@ package oauth
 
 import (
 	"encoding/base64"
-	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -11,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 	"unicode/utf8"
 )
 
@@ -165,53 +162,6 @@ func FuzzParseTokenRequest(f *testing.F) {
 			}
 		}
 	})
-}
-
-func TestFailureLimiterStaysBounded(t *testing.T) {
-	l := newFailureLimiter(1, time.Minute)
-	now := time.Now()
-	l.clock = func() time.Time { return now }
-	for i := range maxTrackedAddrs + 10 {
-		l.fail("addr" + strings.Repeat("x", i%7) + string(rune(i)))
-	}
-	if len(l.entries) > maxTrackedAddrs {
-		t.Fatalf("%d entries, bound %d", len(l.entries), maxTrackedAddrs)
-	}
-	now = now.Add(time.Minute)
-	l.fail("late")
-	if l.blocked("late") == 0 {
-		t.Fatal("a fresh failure at the limit does not block")
-	}
-	if l.blocked("addr\x00") != 0 {
-		t.Fatal("an ended window still blocks")
-	}
-}
-
-func TestClientAddr(t *testing.T) {
-	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32")}
-	for _, c := range []struct {
-		remote, xff, want string
-	}{
-		{"203.0.113.5:1234", "", "203.0.113.5"},
-		{"203.0.113.5:1234", "198.51.100.1", "203.0.113.5"}, // untrusted peer: header ignored
-		{"127.0.0.1:1234", "198.51.100.1", "198.51.100.1"},
-		{"127.0.0.1:1234", "198.51.100.1, 10.1.1.1", "198.51.100.1"}, // skip trusted hops
-		{"127.0.0.1:1234", "6.6.6.6, 198.51.100.1", "198.51.100.1"},  // right-most untrusted wins
-		{"127.0.0.1:1234", "garbage, 198.51.100.1", "198.51.100.1"},  // stops before garbage
-		{"127.0.0.1:1234", "198.51.100.1, garbage", "127.0.0.1"},     // garbage right of the client: the peer
-		{"[2001:db8::1]:1234", "", "2001:db8::/64"},                  // IPv6 per /64
-		{"[::ffff:203.0.113.5]:1234", "", "203.0.113.5"},             // mapped IPv4
-		{"not an address", "", "not an address"},
-	} {
-		r, _ := http.NewRequest(http.MethodPost, "/", nil)
-		r.RemoteAddr = c.remote
-		if c.xff != "" {
-			r.Header.Set("X-Forwarded-For", c.xff)
-		}
-		if got := clientAddr(r, trusted); got != c.want {
-			t.Errorf("clientAddr(%s, %q) = %s, want %s", c.remote, c.xff, got, c.want)
-		}
-	}
 }
 
 func TestKeyFile(t *testing.T) {

@@ -74,6 +74,13 @@ type envOption func(*oauth.Config)
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
+	return newEnvWith(t, latchkey.ServiceConfig{}, opts...)
+}
+
+// newEnvWith is newEnv with service settings (limits, limiter); the key
+// prefix and clock are always the test's.
+func newEnvWith(t *testing.T, sc latchkey.ServiceConfig, opts ...envOption) *env {
+	t.Helper()
 	dir := t.TempDir()
 	e := &env{t: t, dbPath: filepath.Join(dir, "latchkey.db"), logs: &syncBuffer{}}
 	e.clock = &clock{now: time.Now().UTC().Truncate(time.Second)}
@@ -85,7 +92,8 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if e.kek, err = oauth.LoadOrCreateKeyFile(e.dbPath + ".kek"); err != nil {
 		t.Fatal(err)
 	}
-	e.svc = latchkey.NewService(e.db, latchkey.ServiceConfig{KeyPrefix: "lk", Now: e.clock.Now})
+	sc.KeyPrefix, sc.Now = "lk", e.clock.Now
+	e.svc = latchkey.NewService(e.db, sc)
 
 	mux := http.NewServeMux()
 	e.http = httptest.NewUnstartedServer(mux)
@@ -95,7 +103,6 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		KeyEncryptionKey: e.kek,
 		Logger:           slog.New(slog.NewTextHandler(e.logs, nil)),
 		TrustedProxies:   []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-		FailureLimit:     1000,
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/apikey"
+	"github.com/latchkey/latchkey/clientaddr"
 )
 
 // Endpoint paths, relative to the issuer.
@@ -197,9 +199,10 @@ func (s *Server) authenticateClient(r *http.Request, c credentials) (*latchkey.O
 }
 
 // authFailure counts an invalid_client answer against the client address.
+// The answer stays invalid_client: the limit refuses the next attempt.
 func (s *Server) authFailure(r *http.Request, e *oauthError) *oauthError {
 	if e.code == errInvalidClient {
-		s.failures.fail(clientAddr(r, s.trusted))
+		_ = s.svc.RecordFailedAuth(r.Context(), clientaddr.Of(r, s.trusted), nil)
 	}
 	return e
 }
@@ -216,9 +219,8 @@ func (s *Server) clientEndpoint(fn func(w http.ResponseWriter, r *http.Request, 
 				return &oauthError{code: errInvalidRequest, description: "use POST",
 					status: http.StatusMethodNotAllowed, allow: http.MethodPost}
 			}
-			if wait := s.failures.blocked(clientAddr(r, s.trusted)); wait > 0 {
-				return &oauthError{code: errSlowDown, retryAfter: wait,
-					description: "too many failed client authentications from this address; retry later"}
+			if err := s.svc.CheckFailedAuth(r.Context(), clientaddr.Of(r, s.trusted)); err != nil {
+				return limitedErr(err)
 			}
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 			if err != nil {
@@ -238,6 +240,18 @@ func (s *Server) clientEndpoint(fn func(w http.ResponseWriter, r *http.Request, 
 
 func internal(err error) *oauthError {
 	return &oauthError{code: errServerError, description: "internal server error", cause: err}
+}
+
+// limitedErr answers a client address over its limit on failed
+// authentications (latchkey.Limits.FailedAuth).
+func limitedErr(err error) *oauthError {
+	wait := time.Second
+	var le *latchkey.Error
+	if errors.As(err, &le) && le.RetryAfter > 0 {
+		wait = le.RetryAfter
+	}
+	return &oauthError{code: errSlowDown, retryAfter: wait,
+		description: "too many failed client authentications from this address; retry later"}
 }
 
 func unavailableErr(err error) *oauthError {

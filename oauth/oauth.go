@@ -44,9 +44,6 @@ const (
 	// MaxTokenTTL bounds the token lifetime: revocation state and retired
 	// keys are kept for as long as a token may live.
 	MaxTokenTTL = 24 * time.Hour
-
-	defaultFailureLimit  = 10
-	defaultFailureWindow = time.Minute
 )
 
 // Config configures a Server.
@@ -61,13 +58,10 @@ type Config struct {
 	// bytes, e.g. from LoadOrCreateKeyFile.
 	KeyEncryptionKey []byte
 	// TrustedProxies are peers whose X-Forwarded-For names the client
-	// address that failed authentications are counted against.
+	// address that failed client authentications are counted against, by
+	// the service's limit on failed authentications (Limits.FailedAuth):
+	// one budget per address for keys, tokens and client secrets alike.
 	TrustedProxies []netip.Prefix
-	// FailureLimit failed client authentications from one address within
-	// FailureWindow block that address until the window ends. Defaults:
-	// 10 a minute.
-	FailureLimit  int
-	FailureWindow time.Duration
 	// Logger receives the causes of server-side failures; never secrets or
 	// tokens. nil discards.
 	Logger *slog.Logger
@@ -77,15 +71,14 @@ type Config struct {
 
 // Server issues and checks access tokens and serves the OAuth endpoints.
 type Server struct {
-	svc      *latchkey.Service
-	store    latchkey.OAuthStore
-	issuer   string
-	ttl      time.Duration
-	now      func() time.Time
-	log      *slog.Logger
-	keys     *keyring
-	failures *failureLimiter
-	trusted  []netip.Prefix
+	svc     *latchkey.Service
+	store   latchkey.OAuthStore
+	issuer  string
+	ttl     time.Duration
+	now     func() time.Time
+	log     *slog.Logger
+	keys    *keyring
+	trusted []netip.Prefix
 }
 
 var _ latchkey.TokenVerifier = (*Server)(nil)
@@ -108,7 +101,6 @@ func New(ctx context.Context, svc *latchkey.Service, store latchkey.OAuthStore, 
 	return &Server{
 		svc: svc, store: store, issuer: cfg.Issuer, ttl: cfg.TokenTTL, now: cfg.Now,
 		log: cfg.Logger, keys: kr, trusted: cfg.TrustedProxies,
-		failures: newFailureLimiter(cfg.FailureLimit, cfg.FailureWindow),
 	}, nil
 }
 
@@ -122,12 +114,6 @@ func (cfg Config) withDefaults(svc *latchkey.Service) (Config, error) {
 	}
 	if cfg.TokenTTL < time.Second || cfg.TokenTTL > MaxTokenTTL || cfg.TokenTTL%time.Second != 0 {
 		return cfg, fmt.Errorf("oauth: token lifetime must be whole seconds between 1s and %s", MaxTokenTTL)
-	}
-	if cfg.FailureLimit <= 0 {
-		cfg.FailureLimit = defaultFailureLimit
-	}
-	if cfg.FailureWindow <= 0 {
-		cfg.FailureWindow = defaultFailureWindow
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

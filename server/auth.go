@@ -1,13 +1,12 @@
 package server
 
 import (
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/apikey"
+	"github.com/latchkey/latchkey/clientaddr"
 )
 
 // credential returns the key or token the request presents (SPEC §6):
@@ -207,7 +206,7 @@ func resolveUser(svc *latchkey.Service, cfg Config, r *http.Request) (*latchkey.
 			return nil, "", forbidden("This root key lacks the '" + latchkey.ScopeManage + "' scope.")
 		}
 		creator = latchkey.Actor{Kind: latchkey.ActorRootKey, ID: rk.ID}
-	case cfg.TrustUserHeader && trustedPeer(cfg.TrustedProxies, r.RemoteAddr):
+	case cfg.TrustUserHeader && clientaddr.TrustedPeer(r.RemoteAddr, cfg.TrustedProxies):
 		// The proxy in front vouches for x-user-id.
 		creator = latchkey.Actor{Kind: latchkey.ActorUser, ID: userID, Via: viaTrustedProxy}
 	default:
@@ -239,62 +238,4 @@ func sessionUser(cfg Config, r *http.Request) (u *latchkey.User, ok bool, err er
 		return nil, false, nil
 	}
 	return cfg.Dashboard.SessionUser(r)
-}
-
-// trustedPeer reports whether the connection's peer address is in trusted.
-func trustedPeer(trusted []netip.Prefix, remoteAddr string) bool {
-	ap, err := netip.ParseAddrPort(remoteAddr)
-	if err != nil {
-		return false
-	}
-	return inPrefixes(trusted, ap.Addr().Unmap().WithZone(""))
-}
-
-// clientIP is the address of the client a request comes from: the peer,
-// or behind trusted proxies the rightmost X-Forwarded-For entry that is not
-// itself a trusted proxy (entries left of it could be made up by the client).
-func clientIP(trusted []netip.Prefix, r *http.Request) string {
-	if len(trusted) == 0 {
-		// No proxy is trusted (the default): the client is the peer. An
-		// IPv4 peer's address is spelt canonically by net/http, so it
-		// serves as is, without parsing and an allocation per request.
-		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil && !strings.Contains(host, ":") {
-			if _, err := netip.ParseAddr(host); err == nil {
-				return host
-			}
-		}
-	}
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	addr := ap.Addr().Unmap().WithZone("")
-	if !inPrefixes(trusted, addr) {
-		return addr.String()
-	}
-	xff := r.Header.Values("X-Forwarded-For")
-	for i := len(xff) - 1; i >= 0; i-- {
-		hops := strings.Split(xff[i], ",")
-		for j := len(hops) - 1; j >= 0; j-- {
-			hop, err := netip.ParseAddr(strings.TrimSpace(hops[j]))
-			if err != nil {
-				return addr.String() // a garbled chain: trust only what we saw
-			}
-			hop = hop.Unmap().WithZone("")
-			if !inPrefixes(trusted, hop) {
-				return hop.String()
-			}
-			addr = hop
-		}
-	}
-	return addr.String()
-}
-
-func inPrefixes(prefixes []netip.Prefix, addr netip.Addr) bool {
-	for _, p := range prefixes {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
 }

@@ -200,21 +200,3 @@ func TestTrustedUserHeader(t *testing.T) {
 	wantError(t, notEnabled.do("GET", keysPath, nil, "X-User-Id", "proxied-user"), 401, latchkey.CodeAuthenticationRequired)
 	wantError(t, notEnabled.do("GET", keysPath, nil), 401, latchkey.CodeAuthenticationRequired)
 }
-
-func TestTrustedPeer(t *testing.T) {
-	prefixes := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("fd00::/8")}
-	for addr, want := range map[string]bool{
-		"127.0.0.1:1234":          true,
-		"[::ffff:127.0.0.1]:1234": true,
-		"[fd00::1%eth0]:80":       true,
-		"127.0.0.2:1234":          false,
-		"[::1]:1234":              false,
-		"":                        false,
-		"127.0.0.1":               false,
-		"garbage":                 false,
-	} {
-		if got := trustedPeer(prefixes, addr); got != want {
-			t.Errorf("trustedPeer(%q) = %v, want %v", addr, got, want)
-		}
-	}
-}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/clientaddr"
 	"github.com/latchkey/latchkey/routes"
 )
 
@@ -73,7 +74,7 @@ func (a *authorizer) authorize(ctx context.Context, r *http.Request, method, hos
 		Client:        requestInfoFrom(ctx),
 		// nginx's replay only fetches the answer to a check already
 		// counted; it must not count the request, its failure or its use again.
-		DryRun: headerValue(r.Header, headerReplay) != "" && trustedPeer(a.trustedProxies, r.RemoteAddr),
+		DryRun: headerValue(r.Header, headerReplay) != "" && clientaddr.TrustedPeer(r.RemoteAddr, a.trustedProxies),
 	})
 }
 
@@ -232,7 +233,7 @@ func handleCheck(a *authorizer, rs *responder) http.Handler {
 		if err != nil {
 			return err
 		}
-		if headerValue(r.Header, headerReplay) != "" && trustedPeer(a.trustedProxies, r.RemoteAddr) {
+		if headerValue(r.Header, headerReplay) != "" && clientaddr.TrustedPeer(r.RemoteAddr, a.trustedProxies) {
 			w.Header().Set("Retry-After", "1")
 			return &latchkey.Error{Code: latchkey.CodeUnavailable, Message: "Authorization changed while the request was being processed; please retry."}
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/clientaddr"
 	"github.com/latchkey/latchkey/routes"
 )
 
@@ -143,7 +144,7 @@ func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
 	t := pr.In.Context().Value(proxyTargetKey{}).(*proxyTarget)
 	pr.SetURL(t.upstream)
 	stripClientHeaders(pr.Out.Header)
-	trusted := trustedPeer(p.cfg.TrustedProxies, pr.In.RemoteAddr)
+	trusted := clientaddr.TrustedPeer(pr.In.RemoteAddr, p.cfg.TrustedProxies)
 	if trusted {
 		// A trusted proxy's chain is kept, and the peer appended to it.
 		if xff := pr.In.Header.Values("X-Forwarded-For"); len(xff) > 0 {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/clientaddr"
 )
 
 // requestInfo is per-request state shared by the middleware and the
@@ -36,7 +37,7 @@ func (info *requestInfo) ClientIP() string {
 	if info.req == nil {
 		return ""
 	}
-	return clientIP(info.trusted, info.req)
+	return clientaddr.Of(info.req, info.trusted)
 }
 
 // markRoutine marks the request as a hot-path one; see requestInfo.routine.
