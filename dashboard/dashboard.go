@@ -13,7 +13,9 @@
 //     constant time: the csrf_token form field or the X-CSRF-Token header.
 //   - The sign-in form, which has no session yet, uses a double-submit
 //     token in a short-lived cookie, plus the same cross-origin check.
-//   - Sign-in attempts are rate limited per client address and per email.
+//   - Sign-in attempts are rate limited per client address and per email,
+//     by the Service's limiter (shared by every node when Redis is
+//     configured).
 //   - Pages that show a secret are Cache-Control: no-store; secrets never
 //     appear in a URL, a cookie or a log line.
 package dashboard
@@ -50,31 +52,28 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Logger receives the causes of internal errors. nil discards them.
 	Logger *slog.Logger
-	// Now is the clock of the sign-in rate limiter; time.Now when nil.
-	Now func() time.Time
 }
 
 // Dashboard serves the browser UI. Create it with New.
 type Dashboard struct {
-	svc     *latchkey.Service
-	cfg     Config
-	log     *slog.Logger
-	mux     *http.ServeMux
-	pages   map[string]*pageTemplate
-	assets  map[string]string // file name → cache-busting version
-	origin  *http.CrossOriginProtection
-	byAddr  *limiter
-	byEmail *limiter
-	pruned  atomic.Int64 // unix seconds of the last sweep of ended sessions
+	svc    *latchkey.Service
+	cfg    Config
+	log    *slog.Logger
+	mux    *http.ServeMux
+	pages  map[string]*pageTemplate
+	assets map[string]string // file name → cache-busting version
+	origin *http.CrossOriginProtection
+	pruned atomic.Int64 // unix seconds of the last sweep of ended sessions
 }
 
-// Sign-in limits: a burst, then a steady rate. Per address: 10 attempts,
-// then one every 6 seconds; per email: 5 attempts, then one every 30
-// seconds. A person mistyping a password never notices; a guesser gets
-// at most ~3,000 tries a day at one account, against an argon2id hash.
+// Sign-in limits, counted by the Service's limiter: in memory on one node,
+// across all nodes when Redis is configured. Per client address: 10
+// attempts a minute; per email: 5 every 150 seconds, one every 30 on
+// average. A person mistyping a password never notices; a guesser gets at
+// most ~2,900 tries a day at one account, against an argon2id hash.
 var (
-	addrLimit  = limit{Burst: 10, Every: 6 * time.Second}
-	emailLimit = limit{Burst: 5, Every: 30 * time.Second}
+	addrLimit  = latchkey.RateLimit{Limit: 10, Window: time.Minute}
+	emailLimit = latchkey.RateLimit{Limit: 5, Window: 150 * time.Second}
 )
 
 // New returns the dashboard over svc.
@@ -82,17 +81,12 @@ func New(svc *latchkey.Service, cfg Config) (*Dashboard, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	d := &Dashboard{
-		svc:     svc,
-		cfg:     cfg,
-		log:     cfg.Logger,
-		mux:     http.NewServeMux(),
-		origin:  http.NewCrossOriginProtection(),
-		byAddr:  newLimiter(addrLimit, cfg.Now),
-		byEmail: newLimiter(emailLimit, cfg.Now),
+		svc:    svc,
+		cfg:    cfg,
+		log:    cfg.Logger,
+		mux:    http.NewServeMux(),
+		origin: http.NewCrossOriginProtection(),
 	}
 	var err error
 	if d.assets, err = assetVersions(); err != nil {
@@ -135,7 +129,7 @@ const pruneInterval = time.Hour
 // pruneSessions removes ended sessions at most once per pruneInterval.
 // It runs on sign-in, which is when sessions accumulate.
 func (d *Dashboard) pruneSessions(ctx context.Context) {
-	now := d.cfg.Now().Unix()
+	now := d.svc.Now().Unix()
 	last := d.pruned.Load()
 	if now-last < int64(pruneInterval/time.Second) || !d.pruned.CompareAndSwap(last, now) {
 		return

@@ -3,6 +3,7 @@ package dashboard_test
 import (
 	"bytes"
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/dashboard"
+	"github.com/latchkey/latchkey/ratelimit"
 )
 
 func TestSignIn(t *testing.T) {
@@ -142,30 +144,88 @@ func TestSignIn(t *testing.T) {
 }
 
 func TestSignInRateLimit(t *testing.T) {
-	t.Run("per email: five attempts, then one every 30 seconds", func(t *testing.T) {
-		e := newEnv(t)
-		for i := range 5 {
-			wantStatus(t, e.browser().trySignIn(bobEmail, "wrong "+strconv.Itoa(i)), http.StatusUnauthorized)
-		}
-		res := e.browser().trySignIn(bobEmail, password)
+	// behindProxy is an env whose peers (the loopback test client) are
+	// trusted proxies, so each attempt can come from its own client.
+	behindProxy := func(t *testing.T) *env {
+		return newEnv(t, func(c *dashboard.Config) {
+			c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+		})
+	}
+	// wantLimited checks the 429 page: a Retry-After of at least a second
+	// and at most the window and one of the limiter's sub-windows, and a
+	// message that says how long to wait. It returns the Retry-After.
+	wantLimited := func(t *testing.T, res response, window time.Duration) time.Duration {
+		t.Helper()
 		wantStatus(t, res, http.StatusTooManyRequests)
-		if ra, _ := strconv.Atoi(res.Header.Get("Retry-After")); ra < 1 || ra > 30 {
-			t.Fatalf("Retry-After = %q, want 1..30", res.Header.Get("Retry-After"))
+		most := int(math.Ceil((window + window/ratelimit.Slots).Seconds()))
+		ra, err := strconv.Atoi(res.Header.Get("Retry-After"))
+		if err != nil || ra < 1 || ra > most {
+			t.Fatalf("Retry-After = %q, want 1..%d", res.Header.Get("Retry-After"), most)
 		}
-		if !strings.Contains(res.Body, "Too many sign-in attempts") {
-			t.Fatalf("no human message:\n%s", res.Body)
+		if want := "Too many sign-in attempts. Wait " + strconv.Itoa(ra) + " second"; !strings.Contains(res.Body, want) {
+			t.Fatalf("the page does not say %q:\n%s", want, res.Body)
 		}
-		e.clock.Advance(30 * time.Second)
-		wantRedirect(t, e.browser().trySignIn(bobEmail, password), "/settings/api-keys")
-	})
-	t.Run("per address: ten attempts across emails, then one every 6 seconds", func(t *testing.T) {
+		return time.Duration(ra) * time.Second
+	}
+
+	t.Run("per address: the 11th attempt in a minute is refused, whatever the email", func(t *testing.T) {
 		e := newEnv(t)
 		for i := range 10 {
 			wantStatus(t, e.browser().trySignIn("nobody"+strconv.Itoa(i)+"@example.com", "x"), http.StatusUnauthorized)
 		}
-		wantStatus(t, e.browser().trySignIn(aliceEmail, password), http.StatusTooManyRequests)
-		e.clock.Advance(6 * time.Second)
+		wantLimited(t, e.browser().trySignIn(aliceEmail, password), time.Minute)
+	})
+	t.Run("per address: the limit lifts after the window", func(t *testing.T) {
+		e := newEnv(t)
+		for i := range 10 {
+			wantStatus(t, e.browser().trySignIn("nobody"+strconv.Itoa(i)+"@example.com", "x"), http.StatusUnauthorized)
+		}
+		e.clock.Advance(30 * time.Second)
+		ra := wantLimited(t, e.browser().trySignIn(aliceEmail, password), time.Minute)
+		e.clock.Advance(ra)
 		wantRedirect(t, e.browser().trySignIn(aliceEmail, password), "/settings/api-keys")
+	})
+	t.Run("per email: the 6th attempt is refused even from another address", func(t *testing.T) {
+		e := behindProxy(t)
+		for i, email := range []string{bobEmail, "BOB@example.com", bobEmail, "Bob@Example.com", bobEmail} {
+			res := e.browser().trySignIn(email, "wrong", "X-Forwarded-For", "203.0.113."+strconv.Itoa(i+1))
+			wantStatus(t, res, http.StatusUnauthorized)
+		}
+		ra := wantLimited(t, e.browser().trySignIn(bobEmail, password, "X-Forwarded-For", "198.51.100.1"), 150*time.Second)
+		// Another account from the same addresses is not held up.
+		wantRedirect(t, e.browser().trySignIn(aliceEmail, password, "X-Forwarded-For", "203.0.113.1"), "/settings/api-keys")
+		e.clock.Advance(ra)
+		wantRedirect(t, e.browser().trySignIn(bobEmail, password, "X-Forwarded-For", "198.51.100.1"), "/settings/api-keys")
+	})
+	t.Run("behind a trusted proxy, the X-Forwarded-For client is counted", func(t *testing.T) {
+		e := behindProxy(t)
+		for i := range 10 {
+			res := e.browser().trySignIn("nobody"+strconv.Itoa(i)+"@example.com", "x", "X-Forwarded-For", "203.0.113.7")
+			wantStatus(t, res, http.StatusUnauthorized)
+		}
+		// An entry the client made up, left of what the proxy appended,
+		// does not make it someone else.
+		wantLimited(t, e.browser().trySignIn(aliceEmail, password, "X-Forwarded-For", "198.51.100.9, 203.0.113.7"), time.Minute)
+		wantRedirect(t, e.browser().trySignIn(aliceEmail, password, "X-Forwarded-For", "203.0.113.8"), "/settings/api-keys")
+	})
+	t.Run("an email too long for any account gets no bucket of its own", func(t *testing.T) {
+		e := newEnv(t)
+		wantStatus(t, e.browser().trySignIn(strings.Repeat("a", 250)+"@example.com", "x"), http.StatusUnauthorized)
+		if n := e.limits.Len(); n != 1 {
+			t.Fatalf("%d buckets, want 1 (the address's)", n)
+		}
+		wantStatus(t, e.browser().trySignIn(bobEmail, "x"), http.StatusUnauthorized)
+		if n := e.limits.Len(); n != 2 {
+			t.Fatalf("%d buckets, want 2 (the address's and the email's)", n)
+		}
+	})
+	t.Run("from an untrusted peer, X-Forwarded-For is ignored", func(t *testing.T) {
+		e := newEnv(t)
+		for i := range 10 {
+			res := e.browser().trySignIn("nobody"+strconv.Itoa(i)+"@example.com", "x", "X-Forwarded-For", "203.0.113."+strconv.Itoa(i+1))
+			wantStatus(t, res, http.StatusUnauthorized)
+		}
+		wantLimited(t, e.browser().trySignIn(aliceEmail, password, "X-Forwarded-For", "198.51.100.1"), time.Minute)
 	})
 }
 

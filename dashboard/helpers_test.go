@@ -18,6 +18,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/dashboard"
+	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/sqlite"
 )
@@ -30,18 +31,20 @@ const (
 	password   = "correct horse battery staple"
 )
 
-// clock is a settable time source for the sign-in limiter.
+// clock is the service's time source (sessions, rate limits): real time,
+// which tests can move forward.
 type clock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu     sync.Mutex
+	offset time.Duration
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.offset) }
 
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.offset += d; c.mu.Unlock() }
 
 // env is the real server (management API + dashboard) over a real SQLite
-// store, with an admin and two users who belong to tenants.
+// store and an in-memory rate limiter, as `latchkey serve` runs without
+// Redis, with an admin and two users who belong to tenants.
 type env struct {
 	t      *testing.T
 	svc    *latchkey.Service
@@ -49,6 +52,7 @@ type env struct {
 	dbPath string
 	srv    *httptest.Server
 	clock  *clock
+	limits *ratelimit.Memory
 }
 
 type envOption func(*dashboard.Config)
@@ -66,9 +70,9 @@ func newEnvWith(t *testing.T, start func(http.Handler) *httptest.Server, opts ..
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	svc := latchkey.NewService(db, latchkey.ServiceConfig{KeyPrefix: "tb"})
-	clk := &clock{now: time.Now()}
-	cfg := dashboard.Config{Now: clk.Now}
+	clk, limits := &clock{}, ratelimit.NewMemory()
+	svc := latchkey.NewService(db, latchkey.ServiceConfig{KeyPrefix: "tb", Now: clk.Now, Limiter: limits})
+	var cfg dashboard.Config
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -78,7 +82,7 @@ func newEnvWith(t *testing.T, start func(http.Handler) *httptest.Server, opts ..
 	}
 	srv := start(server.New(svc, server.Config{Dashboard: dash}))
 	t.Cleanup(srv.Close)
-	e := &env{t: t, svc: svc, db: db, dbPath: path, srv: srv, clock: clk}
+	e := &env{t: t, svc: svc, db: db, dbPath: path, srv: srv, clock: clk, limits: limits}
 	ctx := context.Background()
 	for _, id := range []string{"acme", "globex"} {
 		if _, err := svc.CreateTenant(ctx, id, strings.ToUpper(id[:1])+id[1:]); err != nil {
@@ -195,10 +199,11 @@ func (b *browser) signIn(email string) string {
 	return b.csrf()
 }
 
-func (b *browser) trySignIn(email, pw string) response {
+// trySignIn submits the sign-in form; headers are as for post.
+func (b *browser) trySignIn(email, pw string, headers ...string) response {
 	b.t.Helper()
 	form := b.get("/login")
-	return b.post("/login", url.Values{"email": {email}, "password": {pw}, "csrf_token": {csrf(b.t, form.Body)}})
+	return b.post("/login", url.Values{"email": {email}, "password": {pw}, "csrf_token": {csrf(b.t, form.Body)}}, headers...)
 }
 
 // csrf returns the session's CSRF token, read from the keys page.

@@ -4,14 +4,13 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/clientaddr"
 )
 
 // Cookie names. The session cookie carries the session token; the sign-in
@@ -157,7 +156,7 @@ func (d *Dashboard) secure(r *http.Request) bool {
 	if r.TLS != nil {
 		return true
 	}
-	return d.trustedPeer(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+	return clientaddr.TrustedPeer(r.RemoteAddr, d.cfg.TrustedProxies) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
 func (d *Dashboard) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge time.Duration) {
@@ -190,61 +189,6 @@ func randomToken() string {
 // equalTokens compares two tokens in constant time; empty never matches.
 func equalTokens(a, b string) bool {
 	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
-}
-
-// trustedPeer reports whether the connection comes from a trusted proxy.
-func (d *Dashboard) trustedPeer(r *http.Request) bool {
-	addr, ok := peerAddr(r.RemoteAddr)
-	if !ok {
-		return false
-	}
-	return inPrefixes(d.cfg.TrustedProxies, addr)
-}
-
-// clientAddr is the address sign-in attempts are counted against: the
-// peer, or, behind trusted proxies, the nearest X-Forwarded-For entry that
-// is not itself a trusted proxy.
-func (d *Dashboard) clientAddr(r *http.Request) string {
-	addr, ok := peerAddr(r.RemoteAddr)
-	if !ok {
-		return r.RemoteAddr
-	}
-	if !inPrefixes(d.cfg.TrustedProxies, addr) {
-		return addr.String()
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			break
-		}
-		a = a.Unmap()
-		if !inPrefixes(d.cfg.TrustedProxies, a) {
-			return a.String()
-		}
-	}
-	return addr.String()
-}
-
-func peerAddr(remote string) (netip.Addr, bool) {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	return a.Unmap().WithZone(""), true
-}
-
-func inPrefixes(ps []netip.Prefix, a netip.Addr) bool {
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 // safeNext returns where to go after sign-in: a local path, never another

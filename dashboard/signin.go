@@ -8,10 +8,17 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/clientaddr"
 )
 
 // signInTTL bounds how long a sign-in form stays usable.
 const signInTTL = time.Hour
+
+// maxEmailLen is the longest email an account can have. A longer one gets
+// no bucket of its own (it matches no account, and would only fill the
+// limiter, Redis included, with large keys); the address limit still
+// counts the attempt.
+const maxEmailLen = 254
 
 type signInData struct {
 	Email string
@@ -66,15 +73,18 @@ func (d *Dashboard) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Rate limits before the (deliberately slow) password check.
-	okAddr, waitAddr := d.byAddr.allow(d.clientAddr(r))
-	okEmail, waitEmail := true, time.Duration(0)
-	if email != "" {
-		okEmail, waitEmail = d.byEmail.allow(strings.ToLower(email))
+	// Rate limits before the (deliberately slow) password check, counted
+	// by the Service's limiter; both buckets count every attempt. Allow's
+	// error is the refusal the status already reports. A successful sign-in
+	// does not give the email its attempts back: the limiter has no reset.
+	byAddr, _ := d.svc.Allow(r.Context(), "signin:addr:"+clientaddr.Of(r, d.cfg.TrustedProxies), addrLimit)
+	byEmail := latchkey.LimitStatus{Allowed: true}
+	if email != "" && len(email) <= maxEmailLen {
+		byEmail, _ = d.svc.Allow(r.Context(), "signin:email:"+strings.ToLower(email), emailLimit)
 	}
-	if !okAddr || !okEmail {
-		wait := max(waitAddr, waitEmail)
-		secs := int(math.Ceil(wait.Seconds()))
+	if !byAddr.Allowed || !byEmail.Allowed {
+		wait := max(byAddr.RetryAfter, byEmail.RetryAfter)
+		secs := max(1, int(math.Ceil(wait.Seconds())))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		fail(http.StatusTooManyRequests, "Too many sign-in attempts. Wait "+plural(secs, "second")+" and try again.")
 		return
@@ -103,7 +113,6 @@ func (d *Dashboard) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusServiceUnavailable, d.userMessage(r.Context(), err))
 		return
 	}
-	d.byEmail.reset(strings.ToLower(email))
 	d.pruneSessions(r.Context())
 	d.setCookie(w, r, sessionCookie, token, latchkey.SessionMaxLifetime)
 	d.clearCookie(w, r, signInCookie)
