@@ -94,6 +94,9 @@ type AuditStore interface {
 	// ListAuditEvents returns the events f selects, newest first (Time,
 	// then ID, descending).
 	ListAuditEvents(ctx context.Context, f AuditFilter) ([]*AuditEvent, error)
+	// DeleteAuditEvents removes the events older than before and returns
+	// how many it removed.
+	DeleteAuditEvents(ctx context.Context, before time.Time) (int, error)
 }
 
 // Actor is who makes a change: it travels in the context from the adapter
@@ -138,8 +141,9 @@ func TraceIDFrom(ctx context.Context) string {
 
 // auditState is the Service's side of the audit log.
 type auditState struct {
-	errors atomic.Uint64 // events that could not be written
-	last   atomic.Int64  // unix microseconds of the latest event's time
+	errors    atomic.Uint64 // events that could not be written
+	last      atomic.Int64  // unix microseconds of the latest event's time
+	retention time.Duration // ServiceConfig.AuditRetention; 0 keeps events forever
 }
 
 // nextTime returns now, or just after the latest event this process
@@ -193,6 +197,38 @@ func (s *Service) audit(ctx context.Context, e AuditEvent) {
 // audit write it is best effort; see AuditErrors.
 func (s *Service) RecordAudit(ctx context.Context, action, targetID string, detail map[string]any) {
 	s.audit(ctx, AuditEvent{Action: action, TargetID: targetID, Detail: detail})
+}
+
+// PruneAuditLog deletes the audit events older than the retention
+// (ServiceConfig.AuditRetention) and returns how many it deleted; with no
+// retention, or a store that keeps no audit log, it deletes nothing.
+func (s *Service) PruneAuditLog(ctx context.Context) (int, error) {
+	as, ok := s.store.(AuditStore)
+	if !ok || s.auditLog.retention <= 0 {
+		return 0, nil
+	}
+	return as.DeleteAuditEvents(ctx, s.now().Add(-s.auditLog.retention))
+}
+
+// RunAuditRetention prunes the audit log (PruneAuditLog) at once and then
+// every interval until ctx ends, telling onError of failures; the next
+// round tries again. With no retention it returns at once.
+func (s *Service) RunAuditRetention(ctx context.Context, interval time.Duration, onError func(error)) {
+	if s.auditLog.retention <= 0 {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.PruneAuditLog(ctx); err != nil && ctx.Err() == nil && onError != nil {
+			onError(err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // AuditErrors returns how many audit events could not be written since the

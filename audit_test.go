@@ -476,3 +476,63 @@ func TestNoSecretInTheDatabase(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditRetention(t *testing.T) {
+	_, db, c := newService(t)
+	svc := latchkey.NewService(db, latchkey.ServiceConfig{KeyPrefix: "tb", Now: c.Now, AuditRetention: 30 * 24 * time.Hour})
+	ctx := context.Background()
+	if _, err := svc.CreateTenant(ctx, "t1", "Tenant 1"); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(20 * 24 * time.Hour)
+	if _, err := svc.CreateTenant(ctx, "t2", "Tenant 2"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := svc.PruneAuditLog(ctx); err != nil || n != 0 {
+		t.Fatalf("PruneAuditLog within the retention = %d, %v; want nothing deleted", n, err)
+	}
+	c.Advance(15 * 24 * time.Hour) // t1's event is 35 days old, t2's 15
+	if n, err := svc.PruneAuditLog(ctx); err != nil || n != 1 {
+		t.Fatalf("PruneAuditLog = %d, %v; want 1 deleted", n, err)
+	}
+	if events := allEvents(t, svc); len(events) != 1 || events[0].TargetID != "t2" {
+		t.Fatalf("left: %+v, want only t2's event", events)
+	}
+
+	// RunAuditRetention prunes as it starts (and then every interval).
+	c.Advance(20 * 24 * time.Hour)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); svc.RunAuditRetention(runCtx, time.Hour, func(err error) { t.Error(err) }) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(allEvents(t, svc)) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("RunAuditRetention did not prune the old event")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	<-done
+}
+
+func TestNoAuditRetentionKeepsEverything(t *testing.T) {
+	svc, _, c := newService(t)
+	ctx := context.Background()
+	if _, err := svc.CreateTenant(ctx, "t1", "Tenant 1"); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(10 * 365 * 24 * time.Hour)
+	if n, err := svc.PruneAuditLog(ctx); err != nil || n != 0 {
+		t.Fatalf("PruneAuditLog without a retention = %d, %v", n, err)
+	}
+	returned := make(chan struct{})
+	go func() { svc.RunAuditRetention(ctx, time.Hour, nil); close(returned) }()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("RunAuditRetention without a retention did not return")
+	}
+	if len(allEvents(t, svc)) != 1 {
+		t.Fatal("an event was deleted without a retention")
+	}
+}

@@ -53,6 +53,9 @@ type ServiceConfig struct {
 	// counts (dry runs do not): "VALID" or the error code. For metrics: it
 	// must be quick and safe for concurrent use.
 	OnVerify func(result string)
+	// AuditRetention is how long audit events are kept (see
+	// PruneAuditLog); 0 keeps them forever.
+	AuditRetention time.Duration
 }
 
 // Limits are the rate limits a Service applies besides each key's own.
@@ -95,7 +98,8 @@ func NewService(store Store, cfg ServiceConfig) *Service {
 		cfg.Limits.Management = DefaultLimits.Management
 	}
 	return &Service{store: store, prefix: cfg.KeyPrefix, now: cfg.Now, usage: NewUsageCounter(store), cache: newCredentialCache(cfg.MaxCachedKeys, cfg.MaxUnknownKeys, cfg.MaxCachedTokens),
-		limiter: cfg.Limiter, limits: cfg.Limits, feed: feedState{grace: cfg.OutageGrace}, onVerify: cfg.OnVerify}
+		limiter: cfg.Limiter, limits: cfg.Limits, feed: feedState{grace: cfg.OutageGrace}, onVerify: cfg.OnVerify,
+		auditLog: auditState{retention: cfg.AuditRetention}}
 }
 
 // ManagementLimit is the per-user limit on management API requests.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/latchkey/latchkey"
@@ -39,6 +40,11 @@ func (db *DB) AuditEvent(ctx context.Context, id string) (*latchkey.AuditEvent, 
 		return nil, latchkey.NotFound("audit event")
 	}
 	return e, err
+}
+
+// DeleteAuditEvents removes the events older than before.
+func (db *DB) DeleteAuditEvents(ctx context.Context, before time.Time) (int, error) {
+	return db.deleteRows(ctx, `DELETE FROM audit_events WHERE time < $1`, ts(before))
 }
 
 // ListAuditEvents returns the events f selects, newest first.

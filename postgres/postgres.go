@@ -185,6 +185,15 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// deleteRows runs a DELETE and returns how many rows it removed.
+func (db *DB) deleteRows(ctx context.Context, query string, args ...any) (int, error) {
+	tag, err := db.pool.Exec(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // deleteOne runs a DELETE meant for one row and returns notFound when it
 // matched none.
 func deleteOne(ctx context.Context, q querier, notFound error, sql string, args ...any) error {

@@ -73,11 +73,3 @@ func (db *DB) DeleteExpiredSessions(ctx context.Context, t, idleBefore time.Time
 	return db.deleteRows(ctx,
 		`DELETE FROM sessions WHERE expires_at < $1 OR last_seen_at < $2`, ts(t), ts(idleBefore))
 }
-
-func (db *DB) deleteRows(ctx context.Context, query string, args ...any) (int, error) {
-	tag, err := db.pool.Exec(ctx, query, args...)
-	if err != nil {
-		return 0, err
-	}
-	return int(tag.RowsAffected()), nil
-}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/latchkey/latchkey"
 )
@@ -42,6 +43,11 @@ func (db *DB) AuditEvent(ctx context.Context, id string) (*latchkey.AuditEvent, 
 		return nil, latchkey.NotFound("audit event")
 	}
 	return e, err
+}
+
+// DeleteAuditEvents removes the events older than before.
+func (db *DB) DeleteAuditEvents(ctx context.Context, before time.Time) (int, error) {
+	return db.deleteRows(ctx, `DELETE FROM audit_events WHERE time < ?`, micros(before))
 }
 
 // ListAuditEvents returns the events f selects, newest first.

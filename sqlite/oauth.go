@@ -215,14 +215,9 @@ func (db *DB) SigningKeys(ctx context.Context) ([]*latchkey.SigningKey, error) {
 
 // DeleteSigningKeys removes the keys retired before t.
 func (db *DB) DeleteSigningKeys(ctx context.Context, retiredBefore time.Time) (int, error) {
-	res, err := db.write.ExecContext(ctx,
+	return db.deleteRows(ctx,
 		`DELETE FROM oauth_signing_keys WHERE retired_at IS NOT NULL AND retired_at < ?`,
 		micros(retiredBefore))
-	if err != nil {
-		return 0, err
-	}
-	n, err := res.RowsAffected()
-	return int(n), err
 }
 
 func scanSigningKey(s scanner) (*latchkey.SigningKey, error) {
@@ -267,11 +262,6 @@ func (db *DB) TokenRevoked(ctx context.Context, jti string) (bool, error) {
 
 // PruneRevokedTokens removes the entries of tokens that expired before t.
 func (db *DB) PruneRevokedTokens(ctx context.Context, expiredBefore time.Time) (int, error) {
-	res, err := db.write.ExecContext(ctx,
+	return db.deleteRows(ctx,
 		`DELETE FROM oauth_revoked_tokens WHERE expires_at < ?`, micros(expiredBefore))
-	if err != nil {
-		return 0, err
-	}
-	n, err := res.RowsAffected()
-	return int(n), err
 }

@@ -65,21 +65,12 @@ func (db *DB) DeleteSession(ctx context.Context, id [32]byte) error {
 
 // DeleteUserSessions removes every session of a user.
 func (db *DB) DeleteUserSessions(ctx context.Context, userID string) (int, error) {
-	return db.deleteSessions(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID)
+	return db.deleteRows(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID)
 }
 
 // DeleteExpiredSessions removes sessions past their absolute end or idle
 // since before idleBefore.
 func (db *DB) DeleteExpiredSessions(ctx context.Context, t, idleBefore time.Time) (int, error) {
-	return db.deleteSessions(ctx,
+	return db.deleteRows(ctx,
 		`DELETE FROM sessions WHERE expires_at < ? OR last_seen_at < ?`, micros(t), micros(idleBefore))
-}
-
-func (db *DB) deleteSessions(ctx context.Context, query string, args ...any) (int, error) {
-	res, err := db.write.ExecContext(ctx, query, args...)
-	if err != nil {
-		return 0, err
-	}
-	n, err := res.RowsAffected()
-	return int(n), err
 }

@@ -192,6 +192,16 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// deleteRows runs a DELETE and returns how many rows it removed.
+func (db *DB) deleteRows(ctx context.Context, query string, args ...any) (int, error) {
+	res, err := db.write.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
 // deleteOne runs a DELETE meant for one row and returns notFound when it
 // matched none.
 func deleteOne(ctx context.Context, q querier, notFound error, query string, args ...any) error {

@@ -127,6 +127,22 @@ func testAudit(t *testing.T, open func(t *testing.T) latchkey.Store) {
 			}
 			wantIDs(t, "pages", got, []string{"e6", "e5", "e4", "e3", "e2", "e1"})
 		}},
+		{"delete removes exactly the events older than the cutoff", func(t *testing.T, f fixture) {
+			seed(f)
+			n, err := as(f).DeleteAuditEvents(t.Context(), base.Add(3*time.Second))
+			must(t, err)
+			if n != 2 {
+				t.Fatalf("deleted %d events, want 2 (e1, e2)", n)
+			}
+			wantIDs(t, "left", list(f, latchkey.AuditFilter{}), []string{"e6", "e5", "e4", "e3"})
+			_, err = as(f).AuditEvent(t.Context(), "e1")
+			wantCode(t, err, latchkey.CodeNotFound)
+			n, err = as(f).DeleteAuditEvents(t.Context(), base)
+			must(t, err)
+			if n != 0 {
+				t.Fatalf("deleted %d events before the oldest, want 0", n)
+			}
+		}},
 		{"cursor inside a tie continues within it", func(t *testing.T, f fixture) {
 			for _, id := range []string{"a", "b", "c"} {
 				must(t, as(f).AppendAuditEvent(t.Context(), event(id, 0, "key.create", "x", "y")))

@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/sqlite"
 )
 
 // TestCLIChangesAreAudited: every change made from the command line is in
@@ -65,5 +68,45 @@ func TestCLIChangesAreAudited(t *testing.T) {
 		if s == "" || bytes.Contains(files, []byte(s)) {
 			t.Errorf("the database holds the secret %.10s… (or it was not printed)", s)
 		}
+	}
+}
+
+// TestServeDeletesAuditEventsPastTheirRetention: with
+// LATCHKEY_AUDIT_RETENTION set, serve deletes older events as it starts
+// (and hourly after); newer ones stay.
+func TestServeDeletesAuditEventsPastTheirRetention(t *testing.T) {
+	e, path := newEnv(t)
+	mustRun(t, e, "", "tenants", "create", "--id", "acme", "--name", "Acme")
+	db, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &latchkey.AuditEvent{ID: "evt_old", Time: time.Now().Add(-400 * 24 * time.Hour),
+		ActorKind: latchkey.ActorCLI, ActorID: "ops", Action: latchkey.AuditTenantCreate, TargetID: "gone"}
+	err = db.AppendAuditEvent(context.Background(), old)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	startServer(t, e.with("LATCHKEY_AUDIT_RETENTION", "365d"))
+	svc := openService(t, path)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		events, _, err := svc.ListAuditEvents(context.Background(), latchkey.AuditFilter{Limit: 100}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var targets []string
+		for _, ev := range events {
+			targets = append(targets, ev.TargetID)
+		}
+		if slices.Contains(targets, "acme") && !slices.Contains(targets, "gone") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit event targets = %v; want acme's kept and the 400-day-old one deleted", targets)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

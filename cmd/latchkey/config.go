@@ -73,6 +73,8 @@ var settings = []setting{
 		usage: "failed authentications allowed per client address, LIMIT/WINDOW"},
 	{env: "LATCHKEY_MANAGEMENT_RATE_LIMIT", flag: "management-rate-limit", def: "600/1m", active: true,
 		usage: "management API requests allowed per user, LIMIT/WINDOW"},
+	{env: "LATCHKEY_AUDIT_RETENTION", flag: "audit-retention", active: true,
+		usage: "delete audit events older than this, such as 365d (default: keep them forever)"},
 }
 
 // config is the validated configuration.
@@ -94,6 +96,7 @@ type config struct {
 	Issuer          string
 	TokenTTL        time.Duration
 	Limits          latchkey.Limits
+	AuditRetention  time.Duration // 0: keep audit events forever
 
 	// Inactive lists the set settings that this build does not use yet.
 	Inactive []string
@@ -332,6 +335,12 @@ func loadConfig(sf settingFlags, getenv func(string) string) (*config, error) {
 		var err error
 		if *l.dst, err = parseRateLimit(src[l.env].value); err != nil {
 			bad(src[l.env], "%v", err)
+		}
+	}
+
+	if s := src["LATCHKEY_AUDIT_RETENTION"]; s.value != "" {
+		if cfg.AuditRetention, err = latchkey.ParseDuration(s.value); err != nil || cfg.AuditRetention < 24*time.Hour {
+			bad(s, "%q must be a duration of a day or more, such as 90d", clip(s.value))
 		}
 	}
 

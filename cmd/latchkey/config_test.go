@@ -99,13 +99,15 @@ func TestConfigFromEnvironment(t *testing.T) {
 		"LATCHKEY_TRUST_USER_HEADER": "1",
 		"LATCHKEY_TRUSTED_PROXIES":   "10.0.0.0/8, 192.168.1.7",
 		"LATCHKEY_TOKEN_TTL":         "15m",
+		"LATCHKEY_AUDIT_RETENTION":   "90d",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Addr != "0.0.0.0:9000" || cfg.Database.Path != "/var/lib/latchkey/lk.db" || cfg.KeyPrefix != "tb" ||
 		cfg.RootKey != root.String() || cfg.ProxyAddr != ":9001" || cfg.RoutesFile != routes ||
-		!cfg.RequireTenant || !cfg.TrustUserHeader || cfg.TokenTTL != 15*time.Minute {
+		!cfg.RequireTenant || !cfg.TrustUserHeader || cfg.TokenTTL != 15*time.Minute ||
+		cfg.AuditRetention != 90*24*time.Hour {
 		t.Errorf("config = %+v", cfg)
 	}
 	if cfg.Upstream.String() != "http://api.internal:8000" || cfg.TestUpstream.String() != cfg.Upstream.String() {
@@ -180,6 +182,8 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"routes file missing", env{"LATCHKEY_ROUTES": filepath.Join(dir, "nope.yaml")}, "LATCHKEY_ROUTES: cannot read", ""},
 		{"error template is a directory", env{"LATCHKEY_ERROR_TEMPLATE": dir}, "is a directory", ""},
 		{"issuer with query", env{"LATCHKEY_ISSUER": "https://auth.example.com?x=1"}, "LATCHKEY_ISSUER", ""},
+		{"audit retention without a unit", env{"LATCHKEY_AUDIT_RETENTION": "90"}, "LATCHKEY_AUDIT_RETENTION: \"90\" must be a duration of a day or more", ""},
+		{"audit retention under a day", env{"LATCHKEY_AUDIT_RETENTION": "30m"}, "a day or more", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

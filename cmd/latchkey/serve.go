@@ -28,6 +28,10 @@ const (
 	flushInterval = 500 * time.Millisecond
 )
 
+// auditPruneInterval is how often audit events past their retention are
+// deleted (and once at start).
+const auditPruneInterval = time.Hour
+
 func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err error) {
 	if done, err := parseNoArgs(fs, args); err != nil || done {
 		return err
@@ -74,15 +78,23 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 		Limiter:   limiter,
 		Limits:    cfg.Limits,
 		OnVerify:  mtr.Verified,
+
+		AuditRetention: cfg.AuditRetention,
 	})
 	mtr.CacheSize(svc.CacheStats)
 
-	// The cache follows changes other processes commit (other nodes, the
-	// CLI); stopped before the store closes.
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	watchDone := make(chan struct{})
-	go func() { defer close(watchDone); svc.WatchChanges(watchCtx) }()
-	defer func() { stopWatch(); <-watchDone }()
+	// Work on the store in the background, stopped before it closes: the
+	// cache follows changes other processes commit (other nodes, the CLI),
+	// and audit events past LATCHKEY_AUDIT_RETENTION are deleted.
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	var background sync.WaitGroup
+	background.Go(func() { svc.WatchChanges(bgCtx) })
+	background.Go(func() {
+		svc.RunAuditRetention(bgCtx, auditPruneInterval, func(err error) {
+			log.Error("delete audit events past their retention", "err", err)
+		})
+	})
+	defer func() { stopBackground(); background.Wait() }()
 
 	// Listen before bootstrapping: if the port is taken, nothing is created
 	// whose one-time secrets would be lost.
