@@ -120,9 +120,9 @@ p_nginx_proxy=$(free_port)
 p_nginx_auth=$(free_port)
 
 "$work/benchserver" -mode ok -addr "127.0.0.1:$p_bare" 2>"$work/bare.log" &
-pids+=($!)
+pids+=($!) pid_bare=$!
 "$work/benchserver" -mode headers -addr "127.0.0.1:$p_headers" 2>"$work/headers.log" &
-pids+=($!)
+pids+=($!) pid_headers=$!
 "$work/benchserver" -mode proxy -addr "127.0.0.1:$p_goproxy" -upstream "http://127.0.0.1:$p_bare" 2>"$work/goproxy.log" &
 pids+=($!)
 
@@ -144,7 +144,7 @@ start_latchkey() {
     LATCHKEY_PROXY_ADDR="${3:+127.0.0.1:$3}" \
     LATCHKEY_UPSTREAM="http://127.0.0.1:$p_bare" \
     "$work/latchkey" serve 2>>"$work/latchkey-$2.log" &
-  pids+=($!)
+  pids+=($!) last_pid=$!
 }
 
 # With KEYS, a second Latchkey serves a copy of the database that holds
@@ -157,8 +157,10 @@ if [ "$KEYS" -gt 0 ]; then
   log "seeding $KEYS more keys into a copy of the store"
   stored=$("$work/seed" -db "$work/many.db" -user bench -tenant t1 -n "$KEYS")
   start_latchkey "$work/many.db" "$p_lk_many"
+  pid_lk_many=$last_pid
 fi
 start_latchkey "$work/latchkey.db" "$p_lk" "$p_lkproxy"
+pid_lk=$last_pid
 wait_http "http://127.0.0.1:$p_lk/healthz"
 [ "$KEYS" -eq 0 ] || wait_http "http://127.0.0.1:$p_lk_many/healthz"
 
@@ -256,18 +258,31 @@ to_ms() {
   }'
 }
 
-declare -A rps p50 p99 label rounds per_round
+declare -A rps p50 p99 label rounds per_round cpu_round
 order=()
+clk_tck=$(getconf CLK_TCK)
 
-# measure NAME LABEL URL: one warm-up, then the timed run. Over the rounds,
-# each target keeps its best run (other work on the machine only ever
-# slows a run down); every run is in the JSON.
+# cpu_ticks PID: the user + system CPU time the process has used so far.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# measure NAME LABEL URL [PID]: one warm-up, then the timed run. Over the
+# rounds, each target keeps its best run (other work on the machine only
+# ever slows a run down); every run is in the JSON. With PID (a target
+# served by one process of its own), the run also measures that process's
+# CPU time per request: unlike req/s, it does not depend on how much of
+# the two cores wrk took.
 measure() {
-  local name=$1 url=$3 out r l50 l99
+  local name=$1 url=$3 pid=${4:-} out r l50 l99 t0 t1 n
   label[$name]=$2
   check_200 "$url"
   wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -H "Authorization: Bearer $api_key" "$url" >/dev/null
+  [ -z "$pid" ] || t0=$(cpu_ticks "$pid")
   out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -H "Authorization: Bearer $api_key" "$url")
+  if [ -n "$pid" ]; then
+    t1=$(cpu_ticks "$pid")
+    n=$(awk '/requests in/ { print $1 }' <<<"$out")
+    cpu_round[$name.$round]=$(awk -v t=$((t1 - t0)) -v hz="$clk_tck" -v n="$n" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+  fi
   if grep -q 'Non-2xx' <<<"$out"; then
     printf '%s\n' "$out" >&2
     die "$name: some responses were not 2xx; the numbers would be meaningless"
@@ -283,18 +298,18 @@ measure() {
   if [ -z "${rps[$name]:-}" ] || awk -v x="$r" -v y="${rps[$name]}" 'BEGIN { exit !(x > y) }'; then
     rps[$name]=$r p50[$name]=$l50 p99[$name]=$l99
   fi
-  log "$(printf '%-6s %-48s %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms' \
-    "$name" "$2" "$r" "$l50" "$l99")"
+  log "$(printf '%-6s %-48s %10.0f req/s  p50 %7.3f ms  p99 %7.3f ms%s' \
+    "$name" "$2" "$r" "$l50" "$l99" "${pid:+  server ${cpu_round[$name.$round]} us CPU/req}")"
 }
 
 log "wrk -t$THREADS -c$CONNS -d$DURATION (warm-up $WARMUP) on $(nproc) CPUs, $ROUNDS rounds"
 for round in $(seq "$ROUNDS"); do
   log "round $round of $ROUNDS"
-  measure a "bare net/http handler" "$base:$p_bare/"
-  measure h "bare handler, /auth/check's response headers" "$base:$p_headers/"
-  measure b "Latchkey /auth/check, valid key" "$base:$p_lk/auth/check"
+  measure a "bare net/http handler" "$base:$p_bare/" "$pid_bare"
+  measure h "bare handler, /auth/check's response headers" "$base:$p_headers/" "$pid_headers"
+  measure b "Latchkey /auth/check, valid key" "$base:$p_lk/auth/check" "$pid_lk"
   if [ "$KEYS" -gt 0 ]; then
-    measure b_many "Latchkey /auth/check, $stored keys in store" "$base:$p_lk_many/auth/check"
+    measure b_many "Latchkey /auth/check, $stored keys in store" "$base:$p_lk_many/auth/check" "$pid_lk_many"
   fi
   measure c "httputil.ReverseProxy (default) -> bare" "$base:$p_goproxy/"
   measure d "Latchkey proxy -> bare" "$base:$p_lkproxy/"
@@ -306,13 +321,27 @@ done
 
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", x / y }'; }
 
+# median: the median of the numbers on stdin.
+median() {
+  sort -n | awk '{ v[NR] = $1 } END { printf "%.2f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 # paired X Y: the median over the rounds of X's req/s over Y's in the same
 # round, which cancels load that other work puts on the machine for a while.
 paired() {
   local i
-  for i in $(seq "$ROUNDS"); do ratio "${per_round[$1.$i]}" "${per_round[$2.$i]}"; echo; done |
-    sort -n | awk '{ v[NR] = $1 } END { printf "%.2f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+  for i in $(seq "$ROUNDS"); do ratio "${per_round[$1.$i]}" "${per_round[$2.$i]}"; echo; done | median
 }
+
+# Server CPU per request, median over the rounds, for the targets measured
+# with their process.
+declare -A cpu
+cpu_order=()
+for n in "${order[@]}"; do
+  [ -n "${cpu_round[$n.1]:-}" ] || continue
+  cpu[$n]=$(for i in $(seq "$ROUNDS"); do echo "${cpu_round[$n.$i]}"; done | median)
+  cpu_order+=("$n")
+done
 
 printf '\nwrk -t%s -c%s -d%s --latency, %s CPUs, %s; best of %s rounds\n\n' "$THREADS" "$CONNS" "$DURATION" "$(nproc)" "$(go version | awk '{print $3}')" "$ROUNDS"
 printf '| %-2s | %-48s | %10s | %9s | %9s |\n' "" "target" "req/s" "p50 ms" "p99 ms"
@@ -336,6 +365,8 @@ printf '\nratios of the best rounds (req/s):'
 for r in "${ratio_order[@]}"; do printf '  %s = %s' "$r" "${ratios[$r]}"; done
 printf '\nmedian of the per-round ratios:  '
 for r in "${ratio_order[@]}"; do printf '  %s = %s' "$r" "${medians[$r]}"; done
+printf '\nserver CPU per request (us, median of the rounds):'
+for n in "${cpu_order[@]}"; do printf '  %s = %s' "$n" "${cpu[$n]}"; done
 printf '\ntargets: b/a >= 0.90, d/c >= 1.2, stretch d/e >= 0.8; b with %s keys must not drop\n' "$KEYS"
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -359,6 +390,9 @@ json=$outdir/load-$stamp.json
   printf '},\n  "medianRoundRatios": {'
   sep=""
   for r in "${ratio_order[@]}"; do printf '%s"%s": %s' "$sep" "$r" "${medians[$r]}"; sep=", "; done
+  printf '},\n  "serverCpuUsPerRequest": {'
+  sep=""
+  for n in "${cpu_order[@]}"; do printf '%s"%s": %s' "$sep" "$n" "${cpu[$n]}"; sep=", "; done
   printf '}\n}\n'
 } >"$json"
 cp "$json" "$outdir/load-latest.json"
