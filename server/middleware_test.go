@@ -150,3 +150,21 @@ func TestExactFirstRoutesAsTheMux(t *testing.T) {
 		}
 	}
 }
+
+// FuzzTraceparent: whatever a client sends, the trace ID answered is a
+// well-formed version-00 traceparent, and one it kept came from a header
+// whose trace-id field is valid.
+func FuzzTraceparent(f *testing.F) {
+	f.Add("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	f.Add("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-x")
+	f.Add("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	f.Fuzz(func(t *testing.T, in string) {
+		got := traceparent(in)
+		if !traceparentRE.MatchString(got) || allZero(got[3:35]) || allZero(got[36:52]) {
+			t.Fatalf("traceparent(%q) = %q", in, got)
+		}
+		if traceID, _, ok := parseTraceparent(in); ok && (got[3:35] != traceID || in[3:35] != traceID || in[:2] == "ff") {
+			t.Fatalf("traceparent(%q) = %q kept a trace ID it should not have", in, got)
+		}
+	})
+}

@@ -233,7 +233,7 @@ func wantFields(t *testing.T, m map[string]any, keys ...string) {
 	}
 }
 
-var traceparentRE = regexp.MustCompile(`^00-[0-9a-f]{32}-[0-9a-f]{16}-01$`)
+var traceparentRE = regexp.MustCompile(`^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$`)
 
 // wantError checks an error response's status and exact default body shape
 // and returns its message.
@@ -351,19 +351,37 @@ func TestTraceparent(t *testing.T) {
 		t.Errorf("error traceId = %v, header %q", m["traceId"], r.header.Get("X-Trace-Id"))
 	}
 
+	// Later versions are read by version 00's fields (W3C Trace Context
+	// §4.3); the sampled flag is carried over.
+	for name, c := range map[string]struct{ in, flags string }{
+		"version 01":               {"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "01"},
+		"version 01, more fields":  {"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03-what-comes-next", "01"},
+		"version 00, not sampled":  {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", "00"},
+		"version fe, unknown flag": {"fe-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02", "00"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := e.do("GET", "/healthz", nil, "traceparent", c.in).header.Get("X-Trace-Id")
+			if !traceparentRE.MatchString(got) || got[3:35] != incoming[3:35] || got[53:] != c.flags {
+				t.Fatalf("X-Trace-Id = %q, want trace-id %s kept with flags %s", got, incoming[3:35], c.flags)
+			}
+		})
+	}
+
 	for name, bad := range map[string]string{
-		"uppercase":      "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",
-		"version ff":     "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-		"zero trace-id":  "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-		"zero span-id":   "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-		"short":          "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
-		"trailing data":  incoming + "-extra",
-		"non-hex":        "00-4bf92f3577b34da6a3ce929d0e0e47zz-00f067aa0ba902b7-01",
-		"wrong dashes":   "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
-		"empty":          "",
-		"garbage":        "hello",
-		"non-hex flags":  "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-zz",
-		"version 01 too": "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"uppercase":                          "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",
+		"version ff":                         "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"zero trace-id":                      "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+		"zero span-id":                       "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+		"short":                              "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+		"trailing data":                      incoming + "-extra",
+		"non-hex":                            "00-4bf92f3577b34da6a3ce929d0e0e47zz-00f067aa0ba902b7-01",
+		"wrong dashes":                       "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
+		"empty":                              "",
+		"garbage":                            "hello",
+		"non-hex flags":                      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-zz",
+		"uppercase version":                  "0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"later version, no dash after flags": "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+		"later version, short":               "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := e.do("GET", "/healthz", nil, "traceparent", bad)

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
+	"strings"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/clientaddr"
@@ -54,22 +55,27 @@ func requestInfoFrom(ctx context.Context) *requestInfo {
 	return &requestInfo{traceID: traceparent("")}
 }
 
-// traceparent returns "00-<trace-id>-<span-id>-01" with a new span ID and
-// the trace ID of incoming when that is a valid version-00 traceparent,
-// else a new trace ID.
+// traceparent returns "00-<trace-id>-<span-id>-<flags>" with a new span ID.
+// When incoming is a valid traceparent, its trace ID and sampled flag are
+// kept; else the trace is new (and sampled).
 func traceparent(incoming string) string {
 	// Built in place: the string is the one allocation.
 	var b [55]byte
 	copy(b[:], "00-")
-	if traceID, ok := incomingTraceID(incoming); ok {
+	traceID, sampled, ok := parseTraceparent(incoming)
+	if ok {
 		copy(b[3:35], traceID)
 	} else {
 		putHex64(b[3:19], nonZeroRandom())
 		putHex64(b[19:35], rand.Uint64())
+		sampled = true
 	}
 	b[35] = '-'
 	putHex64(b[36:52], nonZeroRandom())
-	copy(b[52:], "-01")
+	copy(b[52:], "-00")
+	if sampled {
+		b[54] = '1'
+	}
 	return string(b[:])
 }
 
@@ -92,19 +98,30 @@ func putHex64(dst []byte, v uint64) {
 	hex.Encode(dst, b[:])
 }
 
-// incomingTraceID extracts the trace ID of a version-00 traceparent:
-// lowercase hex fields, neither ID all zeros (W3C Trace Context §3.2).
-func incomingTraceID(h string) (string, bool) {
-	// 00-<32 hex>-<16 hex>-<2 hex>
-	if len(h) != 55 || h[:3] != "00-" || h[35] != '-' || h[52] != '-' {
-		return "", false
+// parseTraceparent extracts the trace ID and the sampled flag of a
+// traceparent header (W3C Trace Context §3.2): lowercase hex fields,
+// neither ID all zeros. Version 00 is exactly 55 characters. A later
+// version (any but ff) is read by the fields version 00 has, and may be
+// followed by more fields after a dash (§4.3, versioning).
+func parseTraceparent(h string) (traceID string, sampled, ok bool) {
+	// <2 hex version>-<32 hex trace-id>-<16 hex parent-id>-<2 hex flags>
+	if len(h) < 55 || h[2] != '-' || h[35] != '-' || h[52] != '-' {
+		return "", false, false
 	}
-	traceID, spanID, flags := h[3:35], h[36:52], h[53:55]
-	if !lowerHex(traceID) || !lowerHex(spanID) || !lowerHex(flags) ||
-		allZero(traceID) || allZero(spanID) {
-		return "", false
+	version, spanID, flags := h[:2], h[36:52], h[53:55]
+	traceID = h[3:35]
+	switch {
+	case !lowerHex(version) || version == "ff":
+		return "", false, false
+	case version == "00" && len(h) != 55:
+		return "", false, false
+	case len(h) > 55 && h[55] != '-':
+		return "", false, false
+	case !lowerHex(traceID) || !lowerHex(spanID) || !lowerHex(flags) || allZero(traceID) || allZero(spanID):
+		return "", false, false
 	}
-	return traceID, true
+	// The sampled flag is the lowest bit of the last hex digit.
+	return traceID, strings.IndexByte("13579bdf", flags[1]) >= 0, true
 }
 
 func lowerHex(s string) bool {
