@@ -189,7 +189,12 @@ func resolveUser(svc *latchkey.Service, cfg Config, r *http.Request) (*latchkey.
 	if err != nil {
 		return nil, "", err
 	}
-	userID := strings.TrimSpace(r.Header.Get("X-User-Id"))
+	// Two different users named (a client's header beside the one a proxy
+	// adds) would leave it to chance whom the request acts for.
+	userID, err := agreedHeader(r.Header, "X-User-Id")
+	if err != nil {
+		return nil, "", err
+	}
 	// Who creates the user on first use: the root key, or the user itself
 	// when a trusted proxy vouches for it.
 	var creator latchkey.Actor

@@ -200,3 +200,27 @@ func TestTrustedUserHeader(t *testing.T) {
 	wantError(t, notEnabled.do("GET", keysPath, nil, "X-User-Id", "proxied-user"), 401, latchkey.CodeAuthenticationRequired)
 	wantError(t, notEnabled.do("GET", keysPath, nil), 401, latchkey.CodeAuthenticationRequired)
 }
+
+// Two different values for a header that names whom a request acts for, or
+// which tenant, are refused: which one counts would otherwise depend on
+// the order a client and a proxy wrote them. The same value twice is fine.
+func TestConflictingIdentityHeaders(t *testing.T) {
+	e := newTestEnv(t)
+	e.user("u1", "t1", "t2")
+	_, secret := e.key("u1", latchkey.NewKey{TenantIDs: []string{"t1", "t2"}})
+
+	r := e.do("GET", "/api/v1/auth/api-keys", nil, append(e.as("u1"), "X-User-Id", "u2")...)
+	wantError(t, r, 400, latchkey.CodeValidationFailed)
+	if !strings.Contains(string(r.body), "X-User-Id") {
+		t.Errorf("message does not name the header: %s", r.body)
+	}
+	wantStatus(t, e.do("GET", "/api/v1/auth/api-keys", nil, append(e.as("u1"), "X-User-Id", " u1 ")...), 200)
+
+	wantError(t, e.do("GET", "/api/v1/users/me", nil, "X-API-KEY", secret, "X-Tenant-Id", "t1", "X-Tenant-Id", "t2"), 400, latchkey.CodeValidationFailed)
+	wantError(t, e.check("GET", "/x", "X-API-KEY", secret, "X-Tenant-Id", "t2", "X-Tenant-Id", "t1"), 400, latchkey.CodeValidationFailed)
+	r = e.check("GET", "/x", "X-API-KEY", secret, "X-Tenant-Id", "t2", "X-Tenant-Id", "t2")
+	wantAllowed(t, r)
+	if got := r.header.Get(HeaderTenantID); got != "t2" {
+		t.Errorf("tenant = %q, want t2", got)
+	}
+}

@@ -65,9 +65,13 @@ func (a *authorizer) authorize(ctx context.Context, r *http.Request, method, hos
 	if err != nil {
 		return nil, err
 	}
+	tenantID, err := agreedHeader(r.Header, "X-Tenant-Id")
+	if err != nil {
+		return nil, err
+	}
 	return a.svc.Verify(ctx, latchkey.VerifyRequest{
 		Credential:    cred,
-		TenantID:      strings.TrimSpace(headerValue(r.Header, "X-Tenant-Id")),
+		TenantID:      tenantID,
 		Permissions:   rule.Permissions,
 		Environment:   rule.Environment,
 		RequireTenant: a.requireTenant || rule.RequireTenant,
@@ -172,8 +176,8 @@ func forwardedRequest(r *http.Request) (method, host string, u *url.URL, err err
 }
 
 // agreedHeader returns the one value that every occurrence of the named
-// headers carries, "" when none is present, or VALIDATION_FAILED when they
-// disagree. The names must be canonical (net/http canonicalizes received
+// headers carries (spaces trimmed), "" when none is present, or
+// VALIDATION_FAILED when they disagree. The names must be canonical (net/http canonicalizes received
 // ones): they are looked up directly, on every forward-auth check.
 func agreedHeader(h http.Header, names ...string) (string, error) {
 	var found string

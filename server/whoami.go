@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/latchkey/latchkey"
 )
@@ -51,9 +50,13 @@ func handleWhoAmI(svc *latchkey.Service, rs *responder, requireTenant bool) http
 			}
 			return forbidden("Root keys belong to no user; call this endpoint with an API key")
 		}
+		tenantID, err := agreedHeader(r.Header, "X-Tenant-Id")
+		if err != nil {
+			return err
+		}
 		id, err := svc.Verify(r.Context(), latchkey.VerifyRequest{
 			Credential:    cred,
-			TenantID:      strings.TrimSpace(headerValue(r.Header, "X-Tenant-Id")),
+			TenantID:      tenantID,
 			RequireTenant: requireTenant,
 			Client:        requestInfoFrom(r.Context()),
 		})
