@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/latchkey/latchkey/apikey"
 	"github.com/latchkey/latchkey/password"
 )
 
@@ -319,26 +320,34 @@ type Bootstrap struct {
 // AdminEmail is the login of the admin created at first start.
 const AdminEmail = "admin@localhost"
 
-// BootstrapIfEmpty creates, on a database with no users and no root keys, an
-// admin user with a random password and (unless envRootKey is set) a root
-// key with scope "*". It returns nil on any later start. envRootKey, when
-// set, is ensured to exist either way.
+// BootstrapIfEmpty creates, on a database with no users and no root keys
+// but envRootKey's, an admin user with a random password and (unless
+// envRootKey is set) a root key with scope "*". It returns nil on any later
+// start. envRootKey, when set, is ensured to exist either way.
+//
+// envRootKey's own key does not count: automation may create it with the
+// CLI before the first start (export LATCHKEY_ROOT_KEY=$(latchkey
+// root-keys create ...)), and that start must still give a dashboard login.
 func (s *Service) BootstrapIfEmpty(ctx context.Context, envRootKey string) (*Bootstrap, error) {
+	var envHash [32]byte
 	if envRootKey != "" {
 		if err := ValidateRootKeySecret(envRootKey); err != nil {
 			return nil, err
 		}
+		parsed, _ := apikey.Parse(envRootKey)
+		envHash = parsed.Hash()
 	}
 	roots, err := s.store.ListRootKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
+	otherRoots := slices.DeleteFunc(roots, func(rk *RootKey) bool { return envRootKey != "" && rk.Hash == envHash })
 	users, err := s.store.ListUsers(ctx, Page{Limit: 1})
 	if err != nil {
 		return nil, err
 	}
 	var b *Bootstrap
-	if len(roots) == 0 && len(users) == 0 {
+	if len(otherRoots) == 0 && len(users) == 0 {
 		b = &Bootstrap{AdminEmail: AdminEmail, AdminPassword: strings.ReplaceAll(rand.Text(), "=", "")}
 		if _, err := s.CreateUser(ctx, NewUser{ID: "admin", Email: AdminEmail, Password: b.AdminPassword, IsAdmin: true}); err != nil {
 			return nil, err

@@ -387,3 +387,33 @@ func TestServeFinishesInFlightRequestsOnShutdown(t *testing.T) {
 		t.Fatalf("run returned %v; want nil", err)
 	}
 }
+
+// The README's automation flow creates the root key with the CLI before the
+// first start: that start must still print the admin login (SPEC §2), and
+// no bootstrap root key beside the one given.
+func TestServeBootstrapsAfterTheCLICreatedTheRootKey(t *testing.T) {
+	e, path := newEnv(t)
+	root := secretOnly(t, mustRun(t, e, "", "root-keys", "create", "--name", "automation").stdout)
+	s := startServer(t, e.with("LATCHKEY_ROOT_KEY", root))
+	logs := s.stderr.String()
+	pw := bootstrapPasswordRE.FindStringSubmatch(logs)
+	if strings.Count(logs, "shown only this once") != 1 || pw == nil {
+		t.Fatalf("no admin login printed:\n%s", logs)
+	}
+	if bootstrapRootRE.MatchString(logs) || strings.Contains(logs, root) {
+		t.Errorf("a bootstrap root key printed, or the given one echoed:\n%s", logs)
+	}
+	if _, err := openService(t, path).CheckPassword(context.Background(), "admin@localhost", pw[1]); err != nil {
+		t.Errorf("admin login from the bootstrap block: %v", err)
+	}
+	createKey(t, s.url, root, "user-1")
+
+	// Another root key created before the first start means the database
+	// is set up already: no bootstrap.
+	e2, _ := newEnv(t)
+	mustRun(t, e2, "", "root-keys", "create", "--name", "other")
+	root2 := secretOnly(t, mustRun(t, e2, "", "root-keys", "create", "--name", "automation").stdout)
+	if logs := startServer(t, e2.with("LATCHKEY_ROOT_KEY", root2)).stderr.String(); strings.Contains(logs, "shown only this once") {
+		t.Errorf("bootstrapped a database that already had another root key:\n%s", logs)
+	}
+}
