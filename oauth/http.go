@@ -102,7 +102,7 @@ func (s *Server) IntrospectHandler() http.Handler {
 			Aud:       s.issuer,
 			Iss:       t.Issuer,
 			Jti:       t.ID,
-			TenantID:  t.TenantID,
+			TenantID:  string(t.TenantID),
 		})
 		return nil
 	})

@@ -171,9 +171,23 @@ func TestTokenVerifiesWithIndependentLibrary(t *testing.T) {
 		t.Errorf("lifetime = %v, want 1h", got)
 	}
 
-	_, c = parse(e.token(noTenant, s2))
+	noTenantToken := e.token(noTenant, s2)
+	_, c = parse(noTenantToken)
 	if c.TenantID != nil {
-		t.Errorf("tenant_id = %q for a client without a tenant, want it omitted", *c.TenantID)
+		t.Errorf("tenant_id = %q for a client without a tenant, want null", *c.TenantID)
+	}
+	// Every claim SPEC §10 lists is present, tenant_id as null.
+	var payload map[string]any
+	if err := json.Unmarshal([]byte(unb64(strings.Split(noTenantToken, ".")[1])), &payload); err != nil {
+		t.Fatal(err)
+	}
+	for _, claim := range []string{"iss", "sub", "client_id", "iat", "exp", "jti", "scope", "tenant_id"} {
+		if _, ok := payload[claim]; !ok {
+			t.Errorf("claim %s missing from %v", claim, payload)
+		}
+	}
+	if payload["tenant_id"] != nil {
+		t.Errorf("tenant_id = %v, want null", payload["tenant_id"])
 	}
 	if c.Scope != "reports:read" {
 		t.Errorf("scope = %q, want all the client's scopes by default", c.Scope)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -20,11 +21,34 @@ const tokenType = "at+jwt"
 // 2 KiB.
 const maxTokenLen = 8 << 10
 
-// privateClaims are the claims beside the registered ones.
+// privateClaims are the claims beside the registered ones. tenant_id is
+// always present (SPEC §10 lists it): null for a client without a tenant.
 type privateClaims struct {
-	ClientID string `json:"client_id"`
-	Scope    string `json:"scope"`
-	TenantID string `json:"tenant_id,omitempty"`
+	ClientID string     `json:"client_id"`
+	Scope    string     `json:"scope"`
+	TenantID nullString `json:"tenant_id"`
+}
+
+// nullString is a string that is JSON null when empty.
+type nullString string
+
+func (s nullString) MarshalJSON() ([]byte, error) {
+	if s == "" {
+		return []byte("null"), nil
+	}
+	return json.Marshal(string(s))
+}
+
+func (s *nullString) UnmarshalJSON(b []byte) error {
+	var v *string
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*s = ""
+	if v != nil {
+		*s = nullString(*v)
+	}
+	return nil
 }
 
 // accessToken is a token whose signature and claims have been checked.
@@ -63,7 +87,7 @@ func (s *Server) issue(ctx context.Context, c *latchkey.OAuthClient, scopes []st
 	}).Claims(privateClaims{
 		ClientID: c.ID,
 		Scope:    strings.Join(scopes, " "),
-		TenantID: c.TenantID,
+		TenantID: nullString(c.TenantID),
 	}).Serialize()
 }
 
@@ -135,7 +159,7 @@ func (s *Server) verify(ctx context.Context, raw string) (*accessToken, *latchke
 		return nil, nil, latchkey.ErrInvalidKey
 	case err != nil:
 		return nil, nil, unavailable(err)
-	case c.Disabled || c.TenantID != t.TenantID:
+	case c.Disabled || c.TenantID != string(t.TenantID):
 		return nil, nil, latchkey.ErrInvalidKey
 	}
 	t.scopes = latchkey.GrantedScopes(c.Scopes, t.scopes)
@@ -152,7 +176,7 @@ func (s *Server) VerifyToken(ctx context.Context, raw string) (*latchkey.TokenCl
 		ClientID:   c.ID,
 		ClientName: c.Name,
 		Scopes:     slices.Clip(t.scopes),
-		TenantID:   t.TenantID,
+		TenantID:   string(t.TenantID),
 		ExpiresAt:  t.expiresAt().UTC(),
 	}, nil
 }
