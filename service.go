@@ -137,8 +137,8 @@ type NewKey struct {
 type KeyPatch struct {
 	Name         *string
 	Permissions  *[]string
-	TenantIDs    *[]string
-	SetExpiresAt bool // when true, ExpiresAt (possibly nil) replaces the expiry
+	TenantIDs    *[]string // links that stay keep their place; new ones are appended
+	SetExpiresAt bool      // when true, ExpiresAt (possibly nil) replaces the expiry
 	ExpiresAt    *time.Time
 	SetRateLimit bool // when true, RateLimit (possibly nil) replaces the limit
 	RateLimit    *RateLimit
@@ -223,6 +223,26 @@ func (s *Service) issue(k *Key) (string, error) {
 	k.Hash = gen.Hash()
 	k.Masked = gen.Masked()
 	return gen.String(), nil
+}
+
+// relinkTenants returns a key's tenant links after they are set to want:
+// links in both keep their place, new ones follow in want's order and the
+// others are dropped. Links are ordered by when they were made (SPEC §3) and
+// the first is a request's default tenant (§6), so setting the same tenants
+// in another order must not change which one that is.
+func relinkTenants(linked, want []string) []string {
+	out := make([]string, 0, len(want))
+	for _, id := range linked {
+		if slices.Contains(want, id) {
+			out = append(out, id)
+		}
+	}
+	for _, id := range want {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // ownerTenants checks that every requested tenant is one of the owner's
@@ -397,7 +417,7 @@ func (s *Service) UpdateKey(ctx context.Context, ownerID, id string, p KeyPatch)
 			k.Permissions = perms
 		}
 		if p.TenantIDs != nil {
-			k.TenantIDs = tenants
+			k.TenantIDs = relinkTenants(k.TenantIDs, tenants)
 		}
 		if p.SetExpiresAt {
 			k.ExpiresAt = nil

@@ -509,3 +509,62 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("missing permission error = %#v", err)
 	}
 }
+
+// SPEC §3 orders a key's tenants by when they were linked and §6 makes the
+// first one a request's default, so setting tenantIds must not reorder the
+// links that stay.
+func TestUpdateKeyKeepsTenantLinkOrder(t *testing.T) {
+	cases := []struct {
+		name    string
+		created []string
+		patches [][]string
+		want    []string
+	}{
+		{"unlink then relink appends", []string{"t3", "t1"}, [][]string{{"t1"}, {"t3", "t1"}}, []string{"t1", "t3"}},
+		{"same links in another order change nothing", []string{"t3", "t1"}, [][]string{{"t1", "t3"}}, []string{"t3", "t1"}},
+		{"new links follow in request order", []string{"t3"}, [][]string{{"t2", "t1", "t3"}}, []string{"t3", "t2", "t1"}},
+		{"unlinked ones are removed", []string{"t1", "t2", "t3"}, [][]string{{"t3", "t1"}}, []string{"t1", "t3"}},
+		{"emptied then set takes request order", []string{"t1", "t2"}, [][]string{{}, {"t2", "t1"}}, []string{"t2", "t1"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			svc, _, _ := newService(t)
+			mustUser(t, svc, "alice", "t1", "t2", "t3")
+			ctx := context.Background()
+			k, secret, err := svc.CreateKey(ctx, "alice", latchkey.NewKey{Name: "k", TenantIDs: c.created})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(k.TenantIDs, ","); got != strings.Join(c.created, ",") {
+				t.Fatalf("created with tenants %s, want request order %v", got, c.created)
+			}
+			// Verify once so that the key is cached: the change must reach it.
+			if _, err := svc.Verify(ctx, latchkey.VerifyRequest{Credential: secret}); err != nil {
+				t.Fatal(err)
+			}
+			for _, ids := range c.patches {
+				if k, err = svc.UpdateKey(ctx, "alice", k.ID, latchkey.KeyPatch{TenantIDs: &ids}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := strings.Join(c.want, ",")
+			if got := strings.Join(k.TenantIDs, ","); got != want {
+				t.Fatalf("tenants after %v = %s, want %s", c.patches, got, want)
+			}
+			if stored, _ := svc.GetKey(ctx, "alice", k.ID); strings.Join(stored.TenantIDs, ",") != want {
+				t.Fatalf("stored tenants = %v, want %s", stored.TenantIDs, want)
+			}
+			id, err := svc.Verify(ctx, latchkey.VerifyRequest{Credential: secret})
+			if err != nil || id.Tenant == nil || id.Tenant.ID != c.want[0] {
+				t.Fatalf("default tenant = %+v, %v; want the first linked, %s", id, err, c.want[0])
+			}
+			next, _, err := svc.RotateKey(ctx, "alice", k.ID, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(next.TenantIDs, ","); got != want {
+				t.Fatalf("rotated key's tenants = %s, want %s", got, want)
+			}
+		})
+	}
+}

@@ -556,3 +556,48 @@ func TestKeysOfOtherUsersAreNotFound(t *testing.T) {
 		t.Fatalf("alice's key changed: %+v, %v", got, err)
 	}
 }
+
+func TestUpdateKeyKeepsTenantLinkOrder(t *testing.T) {
+	e := newTestEnv(t)
+	e.user("alice", "t1", "t3")
+	hdr := e.as("alice")
+	r := e.do("POST", keysPath, `{"name":"app","tenantIds":["t3","t1"]}`, hdr...)
+	wantStatus(t, r, 201)
+	m := r.object(t)
+	path, secret := keysPath+"/"+m["id"].(string), m["key"].(string)
+	if !jsonEqual(m["tenantIds"], []any{"t3", "t1"}) {
+		t.Fatalf("created with tenantIds %v, want the request's order", m["tenantIds"])
+	}
+	defaultTenant := func(t *testing.T) any {
+		t.Helper()
+		r := e.do("GET", mePath, nil, "X-API-KEY", secret)
+		wantStatus(t, r, 200)
+		return r.object(t)["tenant"].(map[string]any)["id"]
+	}
+	if got := defaultTenant(t); got != "t3" {
+		t.Fatalf("default tenant = %v, want t3", got)
+	}
+
+	for _, s := range []struct {
+		name, body string
+		want       []any
+	}{
+		{"unlink t3", `{"tenantIds":["t1"]}`, []any{"t1"}},
+		{"relinking t3 appends it", `{"tenantIds":["t3","t1"]}`, []any{"t1", "t3"}},
+		{"another order changes nothing", `{"tenantIds":["t3","t1"]}`, []any{"t1", "t3"}},
+	} {
+		t.Run(s.name, func(t *testing.T) {
+			r := e.do("PATCH", path, s.body, hdr...)
+			wantStatus(t, r, 200)
+			if got := r.object(t)["tenantIds"]; !jsonEqual(got, s.want) {
+				t.Fatalf("tenantIds = %v, want %v", got, s.want)
+			}
+			if got := e.do("GET", path, nil, hdr...).object(t)["tenantIds"]; !jsonEqual(got, s.want) {
+				t.Fatalf("read back tenantIds = %v, want %v", got, s.want)
+			}
+			if got := defaultTenant(t); got != s.want[0] {
+				t.Fatalf("default tenant = %v, want the first linked, %v", got, s.want[0])
+			}
+		})
+	}
+}

@@ -126,6 +126,24 @@ func testKeys(t *testing.T, open func(t *testing.T) latchkey.Store) {
 			f.key("k1", "u1", "t3", "t1", "t3", "t2")
 			wantIDs(t, "TenantIDs", f.keyTenants("k1"), []string{"t3", "t1", "t2"})
 		}},
+		{"update stores tenant links in the order given, even a reordering", func(t *testing.T, f fixture) {
+			// The Service decides the order (links that stay keep their
+			// place); a store writes exactly what it is given.
+			for _, id := range []string{"t1", "t2", "t3"} {
+				f.tenant(id)
+			}
+			f.user("u1")
+			f.key("k1", "u1", "t1", "t2")
+			for _, ids := range [][]string{{"t2", "t1"}, {"t3", "t2", "t1"}, {"t1", "t3"}} {
+				got, err := f.s.UpdateKey(t.Context(), "k1", func(k *latchkey.Key) error {
+					k.TenantIDs = ids
+					return nil
+				})
+				must(t, err)
+				wantIDs(t, "returned TenantIDs", got.TenantIDs, ids)
+				wantIDs(t, "stored TenantIDs", f.keyTenants("k1"), ids)
+			}
+		}},
 		{"duplicate id is CONFLICT", func(t *testing.T, f fixture) {
 			f.user("u1")
 			f.key("k1", "u1")
