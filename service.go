@@ -128,7 +128,7 @@ type NewKey struct {
 	Environment string // "live" (default) or "test"
 	Permissions []string
 	TenantIDs   []string
-	ExpiresAt   *time.Time
+	ExpiresAt   *time.Time // kept rounded down to the second
 	RateLimit   *RateLimit
 	Meta        map[string]any
 }
@@ -137,10 +137,10 @@ type NewKey struct {
 type KeyPatch struct {
 	Name         *string
 	Permissions  *[]string
-	TenantIDs    *[]string // links that stay keep their place; new ones are appended
-	SetExpiresAt bool      // when true, ExpiresAt (possibly nil) replaces the expiry
-	ExpiresAt    *time.Time
-	SetRateLimit bool // when true, RateLimit (possibly nil) replaces the limit
+	TenantIDs    *[]string  // links that stay keep their place; new ones are appended
+	SetExpiresAt bool       // when true, ExpiresAt (possibly nil) replaces the expiry
+	ExpiresAt    *time.Time // kept rounded down to the second
+	SetRateLimit bool       // when true, RateLimit (possibly nil) replaces the limit
 	RateLimit    *RateLimit
 	Meta         *map[string]any
 }
@@ -174,11 +174,9 @@ func (s *Service) CreateKey(ctx context.Context, ownerID string, in NewKey) (*Ke
 		return nil, "", err
 	}
 	if in.ExpiresAt != nil {
-		if !in.ExpiresAt.After(s.now()) {
-			return nil, "", Invalid("expiresAt must be in the future")
+		if k.ExpiresAt, err = s.futureExpiry(*in.ExpiresAt); err != nil {
+			return nil, "", err
 		}
-		t := in.ExpiresAt.UTC().Truncate(time.Microsecond)
-		k.ExpiresAt = &t
 	}
 	if in.RateLimit != nil {
 		if err := ValidateRateLimit(*in.RateLimit); err != nil {
@@ -211,6 +209,20 @@ func validateKeyName(name string) (string, error) {
 		return "", Invalid("API key name is required")
 	}
 	return validateName("name", name)
+}
+
+// expiry is an expiry as the Service keeps it: in UTC, rounded down to the
+// second. The API shows expiries in whole seconds, and a key must be refused
+// from the second shown, not up to a second later (SPEC §9).
+func expiry(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
+
+// futureExpiry returns t as kept, which must still be in the future.
+func (s *Service) futureExpiry(t time.Time) (*time.Time, error) {
+	t = expiry(t)
+	if !t.After(s.now()) {
+		return nil, Invalid("expiresAt must be in the future")
+	}
+	return &t, nil
 }
 
 // issue gives k a fresh ID and secret and returns the secret.
@@ -392,8 +404,11 @@ func (s *Service) UpdateKey(ctx context.Context, ownerID, id string, p KeyPatch)
 			return nil, err
 		}
 	}
-	if p.SetExpiresAt && p.ExpiresAt != nil && !p.ExpiresAt.After(s.now()) {
-		return nil, Invalid("expiresAt must be in the future")
+	var expires *time.Time
+	if p.SetExpiresAt && p.ExpiresAt != nil {
+		if expires, err = s.futureExpiry(*p.ExpiresAt); err != nil {
+			return nil, err
+		}
 	}
 	if p.SetRateLimit && p.RateLimit != nil {
 		if err := ValidateRateLimit(*p.RateLimit); err != nil {
@@ -420,11 +435,7 @@ func (s *Service) UpdateKey(ctx context.Context, ownerID, id string, p KeyPatch)
 			k.TenantIDs = relinkTenants(k.TenantIDs, tenants)
 		}
 		if p.SetExpiresAt {
-			k.ExpiresAt = nil
-			if p.ExpiresAt != nil {
-				t := p.ExpiresAt.UTC().Truncate(time.Microsecond)
-				k.ExpiresAt = &t
-			}
+			k.ExpiresAt = expires
 		}
 		if p.SetRateLimit {
 			k.RateLimit = nil
@@ -511,7 +522,7 @@ const MaxGracePeriod = 30 * 24 * time.Hour
 
 // RotateKey issues a replacement for a key with the same name, environment,
 // permissions, tenants, expiry, rate limit and meta. The old key expires
-// after grace (at once for 0).
+// after grace (at once for 0), rounded down to the second.
 func (s *Service) RotateKey(ctx context.Context, ownerID, id string, grace time.Duration) (*Key, string, error) {
 	if grace < 0 || grace > MaxGracePeriod {
 		return nil, "", Invalid("gracePeriod must be between 0s and 30d")
@@ -526,6 +537,11 @@ func (s *Service) RotateKey(ctx context.Context, ownerID, id string, grace time.
 			return nil, errRevoked
 		}
 		now := s.Now()
+		var expires *time.Time
+		if old.ExpiresAt != nil {
+			t := expiry(*old.ExpiresAt)
+			expires = &t
+		}
 		next := &Key{
 			Name:        old.Name,
 			Environment: old.Environment,
@@ -533,7 +549,7 @@ func (s *Service) RotateKey(ctx context.Context, ownerID, id string, grace time.
 			TenantIDs:   slices.Clone(old.TenantIDs),
 			OwnerID:     old.OwnerID,
 			IsActive:    old.IsActive,
-			ExpiresAt:   old.ExpiresAt,
+			ExpiresAt:   expires,
 			CreatedAt:   now,
 			RateLimit:   old.RateLimit,
 			Meta:        old.Meta,
@@ -543,10 +559,11 @@ func (s *Service) RotateKey(ctx context.Context, ownerID, id string, grace time.
 		if secret, err = s.issue(next); err != nil {
 			return nil, err
 		}
-		end := now.Add(grace)
-		if old.ExpiresAt == nil || end.Before(*old.ExpiresAt) {
-			old.ExpiresAt = &end
+		end := expiry(now.Add(grace))
+		if expires == nil || end.Before(*expires) {
+			expires = &end
 		}
+		old.ExpiresAt = expires
 		return next, nil
 	})
 	if err != nil {

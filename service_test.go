@@ -26,6 +26,7 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
 }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 
 func newService(t testing.TB) (*latchkey.Service, *sqlite.DB, *clock) {
 	t.Helper()
@@ -567,4 +568,110 @@ func TestUpdateKeyKeepsTenantLinkOrder(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The API shows expiries in whole seconds (RFC 3339), so the Service keeps
+// them in whole seconds, rounded down: a key is refused from the second it
+// shows, never up to a second later (SPEC §9).
+func TestExpiryIsKeptInWholeSeconds(t *testing.T) {
+	ctx := context.Background()
+	// setup returns a service whose clock is 300ms past a whole second.
+	setup := func(t *testing.T) (*latchkey.Service, *sqlite.DB, *clock) {
+		svc, db, c := newService(t)
+		mustUser(t, svc, "u")
+		c.Advance(300 * time.Millisecond)
+		return svc, db, c
+	}
+	// wantEnforcedAsShown checks that k's expiry is a whole second and that
+	// secret works until just before it and is refused from it on.
+	wantEnforcedAsShown := func(t *testing.T, svc *latchkey.Service, c *clock, k *latchkey.Key, secret string, want time.Time) {
+		t.Helper()
+		if k.ExpiresAt == nil || !k.ExpiresAt.Equal(want) {
+			t.Fatalf("expiresAt = %v, want %v", k.ExpiresAt, want)
+		}
+		c.Set(want.Add(-time.Millisecond))
+		if _, err := svc.AuthenticateKey(ctx, secret); err != nil {
+			t.Fatalf("just before the shown expiry: %v", err)
+		}
+		c.Advance(time.Millisecond)
+		_, err := svc.AuthenticateKey(ctx, secret)
+		wantCode(t, err, latchkey.CodeKeyExpired)
+	}
+
+	t.Run("create with a fractional expiry", func(t *testing.T) {
+		svc, _, c := setup(t)
+		at := c.Now().Add(2*time.Second + 400*time.Millisecond) // 03:04:07.7, shown as 03:04:07
+		k, secret, err := svc.CreateKey(ctx, "u", latchkey.NewKey{Name: "k", ExpiresAt: &at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantEnforcedAsShown(t, svc, c, k, secret, at.Truncate(time.Second))
+	})
+	t.Run("create with an expiry inside the current second is refused", func(t *testing.T) {
+		svc, _, c := setup(t)
+		at := c.Now().Add(500 * time.Millisecond) // shown as the current second
+		_, _, err := svc.CreateKey(ctx, "u", latchkey.NewKey{Name: "k", ExpiresAt: &at})
+		wantCode(t, err, latchkey.CodeValidationFailed)
+	})
+	t.Run("update to a fractional expiry", func(t *testing.T) {
+		svc, _, c := setup(t)
+		k, secret, err := svc.CreateKey(ctx, "u", latchkey.NewKey{Name: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := c.Now().Add(time.Minute + 900*time.Millisecond)
+		if k, err = svc.UpdateKey(ctx, "u", k.ID, latchkey.KeyPatch{SetExpiresAt: true, ExpiresAt: &at}); err != nil {
+			t.Fatal(err)
+		}
+		wantEnforcedAsShown(t, svc, c, k, secret, at.Truncate(time.Second))
+	})
+	t.Run("update to an expiry inside the current second is refused", func(t *testing.T) {
+		svc, _, c := setup(t)
+		k, _, err := svc.CreateKey(ctx, "u", latchkey.NewKey{Name: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := c.Now().Add(500 * time.Millisecond)
+		_, err = svc.UpdateKey(ctx, "u", k.ID, latchkey.KeyPatch{SetExpiresAt: true, ExpiresAt: &at})
+		wantCode(t, err, latchkey.CodeValidationFailed)
+	})
+	t.Run("rotation grace period", func(t *testing.T) {
+		svc, _, c := setup(t)
+		old, oldSecret, err := svc.CreateKey(ctx, "u", latchkey.NewKey{Name: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := c.Now().Add(90 * time.Second).Truncate(time.Second)
+		if _, _, err := svc.RotateKey(ctx, "u", old.ID, 90*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if old, err = svc.GetKey(ctx, "u", old.ID); err != nil {
+			t.Fatal(err)
+		}
+		wantEnforcedAsShown(t, svc, c, old, oldSecret, end)
+	})
+	t.Run("rotation of a key stored with a fractional expiry", func(t *testing.T) {
+		// Keys created before expiries were kept in whole seconds.
+		svc, db, c := setup(t)
+		k, _, err := svc.CreateKey(ctx, "u", latchkey.NewKey{Name: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		legacy := c.Now().Add(time.Minute + 500*time.Millisecond)
+		if _, err := db.UpdateKey(ctx, k.ID, func(k *latchkey.Key) error { k.ExpiresAt = &legacy; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		next, nextSecret, err := svc.RotateKey(ctx, "u", k.ID, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, err := svc.GetKey(ctx, "u", k.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if old.ExpiresAt == nil || !old.ExpiresAt.Equal(legacy.Truncate(time.Second)) {
+			t.Fatalf("old key's expiresAt = %v, want %v", old.ExpiresAt, legacy.Truncate(time.Second))
+		}
+		wantEnforcedAsShown(t, svc, c, next, nextSecret, legacy.Truncate(time.Second))
+	})
 }

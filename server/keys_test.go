@@ -601,3 +601,41 @@ func TestUpdateKeyKeepsTenantLinkOrder(t *testing.T) {
 		})
 	}
 }
+
+// SPEC §9: expiry takes effect on the very next request, and expiresAt is
+// shown in whole seconds, so a key must be refused from the second shown.
+func TestKeyExpiresAtTheSecondShown(t *testing.T) {
+	e := newTestEnv(t)
+	e.user("u1")
+	hdr := e.as("u1")
+	e.clock.Advance(700 * time.Millisecond) // 03:04:05.7
+	for _, tc := range []struct {
+		name, create, patch, shown string
+	}{
+		{"expiresIn", `{"name":"a","expiresIn":"2s"}`, "", "2026-01-02T03:04:07Z"},
+		{"expiresAt with a fraction", `{"name":"b","expiresAt":"2026-01-02T03:04:08.999Z"}`, "", "2026-01-02T03:04:08Z"},
+		{"expiresAt patched with a fraction", `{"name":"c"}`, `{"expiresAt":"2026-01-02T03:04:09.5Z"}`, "2026-01-02T03:04:09Z"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := e.clock.Now()
+			defer func() { e.clock.Advance(now.Sub(e.clock.Now())) }()
+			r := e.do("POST", keysPath, tc.create, hdr...)
+			wantStatus(t, r, 201)
+			m := r.object(t)
+			secret := m["key"].(string)
+			if tc.patch != "" {
+				r = e.do("PATCH", keysPath+"/"+m["id"].(string), tc.patch, hdr...)
+				wantStatus(t, r, 200)
+				m = r.object(t)
+			}
+			if m["expiresAt"] != tc.shown {
+				t.Fatalf("expiresAt = %v, want %s", m["expiresAt"], tc.shown)
+			}
+			shown, _ := time.Parse(time.RFC3339, tc.shown)
+			e.clock.Advance(shown.Add(-time.Millisecond).Sub(e.clock.Now()))
+			wantStatus(t, e.do("GET", mePath, nil, "X-API-KEY", secret), 200)
+			e.clock.Advance(time.Millisecond)
+			wantError(t, e.do("GET", mePath, nil, "X-API-KEY", secret), 401, latchkey.CodeKeyExpired)
+		})
+	}
+}
