@@ -642,7 +642,9 @@ func KeyState(k *Key, now time.Time) error {
 		return ErrKeyRevoked
 	case !k.IsActive:
 		return ErrKeyDisabled
-	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
+	// In whole seconds, as the API shows it: keys stored before expiries
+	// were rounded down may hold a fraction.
+	case k.ExpiresAt != nil && !now.Before(k.ExpiresAt.Truncate(time.Second)):
 		return ErrKeyExpired
 	}
 	return nil

@@ -674,4 +674,24 @@ func TestExpiryIsKeptInWholeSeconds(t *testing.T) {
 		}
 		wantEnforcedAsShown(t, svc, c, next, nextSecret, legacy.Truncate(time.Second))
 	})
+
+	t.Run("a key stored with a fractional expiry is refused from its whole second", func(t *testing.T) {
+		svc, db, c := setup(t)
+		k, secret, err := svc.CreateKey(ctx, "u", latchkey.NewKey{Name: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		legacy := c.Now().Add(time.Minute + 500*time.Millisecond)
+		if _, err := db.UpdateKey(ctx, k.ID, func(k *latchkey.Key) error { k.ExpiresAt = &legacy; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		shown := legacy.Truncate(time.Second)
+		c.Set(shown.Add(-time.Millisecond))
+		if _, err := svc.AuthenticateKey(ctx, secret); err != nil {
+			t.Fatalf("just before the shown expiry: %v", err)
+		}
+		c.Set(shown)
+		_, err = svc.AuthenticateKey(ctx, secret)
+		wantCode(t, err, latchkey.CodeKeyExpired)
+	})
 }

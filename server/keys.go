@@ -127,8 +127,9 @@ func (req createKeyRequest) newKey(now time.Time) (latchkey.NewKey, error) {
 		if err != nil {
 			return in, fieldError("expiresIn", err)
 		}
-		if d <= 0 {
-			return in, latchkey.Invalid("expiresIn must be a positive duration, e.g. \"30d\"")
+		if d < time.Second {
+			// Expiries are kept in whole seconds.
+			return in, latchkey.Invalid("expiresIn must be at least 1s, e.g. \"30d\"")
 		}
 		t := now.Add(d)
 		in.ExpiresAt = &t
