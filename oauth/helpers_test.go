@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -274,12 +273,6 @@ func segments(t *testing.T, token string) (header, payload map[string]any) {
 		}
 	}
 	return header, payload
-}
-
-// hostPort is the loopback address of the test server, for X-Forwarded-For.
-func (e *env) hostPort() string {
-	h, _, _ := net.SplitHostPort(e.http.Listener.Addr().String())
-	return h
 }
 
 func openDB(path string) (*sqlite.DB, error) { return sqlite.Open(path) }

@@ -24,7 +24,10 @@ func TestNoSecretsAtRestOrInLogs(t *testing.T) {
 
 	addKey := func() {
 		_, priv, der := oauth.ActiveKey(t, e.oauth)
-		d := priv.D.FillBytes(make([]byte, 32))
+		d, err := priv.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
 		binaries = append(binaries, der, d)
 		secrets = append(secrets,
 			base64.RawURLEncoding.EncodeToString(d), base64.StdEncoding.EncodeToString(der), hex.EncodeToString(d))

@@ -242,7 +242,10 @@ func TestCaddyfileMatchesREADME(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, block, ok := strings.Cut(string(readme), "```caddy\n")
-	if block, _, ok = strings.Cut(block, "```"); !ok {
+	if ok {
+		block, _, ok = strings.Cut(block, "```")
+	}
+	if !ok {
 		t.Fatal("README.md has no caddy block")
 	}
 	documented := strings.NewReplacer("api.example.com {", "http://{{.Listen}} {",

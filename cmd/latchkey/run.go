@@ -47,10 +47,6 @@ var commands = []command{
 	{"version", "", "print the version", runVersion},
 }
 
-// errUsage reports a command line that cannot be run; usage has already
-// been written to stderr.
-var errUsage = errors.New("invalid command line; see the usage above")
-
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c := &cli{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr, flags: settingFlags{}}
 
