@@ -1,4 +1,4 @@
-# `make test` is what CI runs (.ci/run): vet, format check, the full test
+# `make test` is what CI runs (.ci/run): vet and staticcheck, format check, the full test
 # suite with the race detector, then every fuzz target for a bounded time.
 GO ?= go
 FUZZTIME ?= 10s
@@ -17,9 +17,14 @@ build:
 run:
 	$(GO) run ./cmd/latchkey serve
 
+# staticcheck is pinned and fetched from the module proxy; it is no
+# dependency of the module.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags pprof ./cmd/latchkey
+	$(GO) run $(STATICCHECK) ./...
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
