@@ -78,3 +78,24 @@ if ! pg_login; then
   for _ in $(seq 50); do pg_login && break; sleep 0.1; done
   pg_login || { echo "test-deps: cannot log in to PostgreSQL as postgres over 127.0.0.1" >&2; exit 1; }
 fi
+
+# Traefik, for the forward-auth test of its documented configuration
+# (server/traefik_test.go). Debian has no package, so it is built from the
+# Go module proxy: its go.mod has replace directives, which `go install
+# pkg@version` refuses, so the module is built as a main module from a copy.
+# Its web UI is not needed; a placeholder satisfies the go:embed.
+traefik_version=v3.5.0
+traefik_bin="$(go env GOPATH)/bin/traefik"
+if ! have traefik && [ ! -x "$traefik_bin" ]; then
+  echo "test-deps: building Traefik $traefik_version from the Go module proxy (a few minutes, once)" >&2
+  src=$(go mod download -json "github.com/traefik/traefik/v3@$traefik_version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  [ -n "$src" ] || { echo "test-deps: could not download Traefik $traefik_version" >&2; exit 1; }
+  build=$(mktemp -d)
+  cp -r "$src/." "$build"
+  chmod -R u+w "$build"
+  mkdir -p "$build/webui/static"
+  echo '<!doctype html><title>Traefik</title>' >"$build/webui/static/index.html"
+  mkdir -p "$(dirname "$traefik_bin")"
+  (cd "$build" && go build -ldflags '-s -w' -o "$traefik_bin" ./cmd/traefik)
+  rm -rf "$build"
+fi
