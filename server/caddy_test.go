@@ -87,17 +87,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 // TestCaddyfileMatchesREADME keeps the tested configuration and the
 // documented one the same, but for the addresses.
 func TestCaddyfileMatchesREADME(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, block, ok := strings.Cut(string(readme), "```caddy\n")
-	if ok {
-		block, _, ok = strings.Cut(block, "```")
-	}
-	if !ok {
-		t.Fatal("README.md has no caddy block")
-	}
+	block := readmeBlock(t, "", "caddy")
 	documented := strings.NewReplacer("api.example.com {", "http://{{.Listen}} {",
 		"forward_auth latchkey:8080 {", "forward_auth {{.Latchkey}} {", "reverse_proxy api:8000", "reverse_proxy {{.API}}").Replace(block)
 	_, tested, _ := strings.Cut(caddyfile, "}\n\n")

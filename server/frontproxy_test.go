@@ -66,6 +66,29 @@ func writeConfig(t *testing.T, path, tmpl string, data any) {
 	}
 }
 
+// readmeBlock returns the first code block of language lang in README.md
+// that follows the text after ("" for anywhere): a documented
+// configuration, for the test that runs or compares it.
+func readmeBlock(t *testing.T, after, lang string) string {
+	t.Helper()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), after)
+	if ok {
+		_, rest, ok = strings.Cut(rest, "```"+lang+"\n")
+	}
+	block := ""
+	if ok {
+		block, _, ok = strings.Cut(rest, "```")
+	}
+	if !ok {
+		t.Fatalf("README.md has no %s block after %q", lang, after)
+	}
+	return block
+}
+
 // startFrontProxy starts cmd and returns the URL of listen once it
 // accepts connections. At cleanup the process (this one only) gets stop,
 // then a kill after 10 s; its output is logged when the test failed.

@@ -16,22 +16,7 @@ import (
 // exactly what users copy.
 func readmeTraefikConfig(t *testing.T, latchkeyURL, apiURL string) string {
 	t.Helper()
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, ok := strings.Cut(string(readme), "**Traefik**")
-	if ok {
-		_, rest, ok = strings.Cut(rest, "```yaml\n")
-	}
-	block := ""
-	if ok {
-		block, _, ok = strings.Cut(rest, "```")
-	}
-	if !ok {
-		t.Fatal("README.md has no yaml block after **Traefik**")
-	}
-	conf := block
+	conf := readmeBlock(t, "**Traefik**", "yaml")
 	for _, r := range [][2]string{
 		{`"http://latchkey:8080/auth/check"`, `"` + latchkeyURL + `/auth/check"`},
 		{"Host(`api.example.com`)", "PathPrefix(`/`)"},
