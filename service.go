@@ -537,11 +537,6 @@ func (s *Service) RotateKey(ctx context.Context, ownerID, id string, grace time.
 			return nil, errRevoked
 		}
 		now := s.Now()
-		var expires *time.Time
-		if old.ExpiresAt != nil {
-			t := expiry(*old.ExpiresAt)
-			expires = &t
-		}
 		next := &Key{
 			Name:        old.Name,
 			Environment: old.Environment,
@@ -549,7 +544,7 @@ func (s *Service) RotateKey(ctx context.Context, ownerID, id string, grace time.
 			TenantIDs:   slices.Clone(old.TenantIDs),
 			OwnerID:     old.OwnerID,
 			IsActive:    old.IsActive,
-			ExpiresAt:   expires,
+			ExpiresAt:   old.ExpiresAt,
 			CreatedAt:   now,
 			RateLimit:   old.RateLimit,
 			Meta:        old.Meta,
@@ -560,10 +555,9 @@ func (s *Service) RotateKey(ctx context.Context, ownerID, id string, grace time.
 			return nil, err
 		}
 		end := expiry(now.Add(grace))
-		if expires == nil || end.Before(*expires) {
-			expires = &end
+		if old.ExpiresAt == nil || end.Before(*old.ExpiresAt) {
+			old.ExpiresAt = &end
 		}
-		old.ExpiresAt = expires
 		return next, nil
 	})
 	if err != nil {
@@ -642,9 +636,7 @@ func KeyState(k *Key, now time.Time) error {
 		return ErrKeyRevoked
 	case !k.IsActive:
 		return ErrKeyDisabled
-	// In whole seconds, as the API shows it: keys stored before expiries
-	// were rounded down may hold a fraction.
-	case k.ExpiresAt != nil && !now.Before(k.ExpiresAt.Truncate(time.Second)):
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
 		return ErrKeyExpired
 	}
 	return nil

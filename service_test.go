@@ -2,6 +2,7 @@ package latchkey_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -575,12 +576,43 @@ func TestUpdateKeyKeepsTenantLinkOrder(t *testing.T) {
 // shows, never up to a second later (SPEC §9).
 func TestExpiryIsKeptInWholeSeconds(t *testing.T) {
 	ctx := context.Background()
-	// setup returns a service whose clock is 300ms past a whole second.
+	// setup returns a service over the SQLite file at path, whose clock is
+	// 300ms past a whole second.
+	var path string
 	setup := func(t *testing.T) (*latchkey.Service, *sqlite.DB, *clock) {
-		svc, db, c := newService(t)
+		path = filepath.Join(t.TempDir(), "latchkey.db")
+		db, err := sqlite.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		c := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+		svc := latchkey.NewService(db, latchkey.ServiceConfig{KeyPrefix: "tb", Now: c.Now})
 		mustUser(t, svc, "u")
 		c.Advance(300 * time.Millisecond)
 		return svc, db, c
+	}
+	// writeLegacyExpiry stores a fractional expiry for key id, as versions
+	// before whole seconds did, then reruns the migration that rounds such
+	// expiries down, as upgrading does. Returns the fractional expiry.
+	writeLegacyExpiry := func(t *testing.T, db *sqlite.DB, c *clock, id string) time.Time {
+		t.Helper()
+		legacy := c.Now().Add(time.Minute + 500*time.Millisecond)
+		if _, err := db.UpdateKey(ctx, id, func(k *latchkey.Key) error { k.ExpiresAt = &legacy; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		if _, err := raw.ExecContext(ctx, `DELETE FROM schema_migrations WHERE name = 'migrations/0007_whole_second_expiries.sql'`); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return legacy
 	}
 	// wantEnforcedAsShown checks that k's expiry is a whole second and that
 	// secret works until just before it and is refused from it on.
@@ -651,16 +683,14 @@ func TestExpiryIsKeptInWholeSeconds(t *testing.T) {
 		wantEnforcedAsShown(t, svc, c, old, oldSecret, end)
 	})
 	t.Run("rotation of a key stored with a fractional expiry", func(t *testing.T) {
-		// Keys created before expiries were kept in whole seconds.
+		// Keys created before expiries were kept in whole seconds, once the
+		// database is upgraded.
 		svc, db, c := setup(t)
 		k, _, err := svc.CreateKey(ctx, "u", latchkey.NewKey{Name: "k"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		legacy := c.Now().Add(time.Minute + 500*time.Millisecond)
-		if _, err := db.UpdateKey(ctx, k.ID, func(k *latchkey.Key) error { k.ExpiresAt = &legacy; return nil }); err != nil {
-			t.Fatal(err)
-		}
+		legacy := writeLegacyExpiry(t, db, c, k.ID)
 		next, nextSecret, err := svc.RotateKey(ctx, "u", k.ID, time.Hour)
 		if err != nil {
 			t.Fatal(err)
@@ -675,16 +705,13 @@ func TestExpiryIsKeptInWholeSeconds(t *testing.T) {
 		wantEnforcedAsShown(t, svc, c, next, nextSecret, legacy.Truncate(time.Second))
 	})
 
-	t.Run("a key stored with a fractional expiry is refused from its whole second", func(t *testing.T) {
+	t.Run("a key stored with a fractional expiry is refused from its whole second once upgraded", func(t *testing.T) {
 		svc, db, c := setup(t)
 		k, secret, err := svc.CreateKey(ctx, "u", latchkey.NewKey{Name: "k"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		legacy := c.Now().Add(time.Minute + 500*time.Millisecond)
-		if _, err := db.UpdateKey(ctx, k.ID, func(k *latchkey.Key) error { k.ExpiresAt = &legacy; return nil }); err != nil {
-			t.Fatal(err)
-		}
+		legacy := writeLegacyExpiry(t, db, c, k.ID)
 		shown := legacy.Truncate(time.Second)
 		c.Set(shown.Add(-time.Millisecond))
 		if _, err := svc.AuthenticateKey(ctx, secret); err != nil {

@@ -11,3 +11,12 @@ func SetListenTimings(t testing.TB, ping, timeout time.Duration) {
 	listenPing, listenPingTimeout = ping, timeout
 	t.Cleanup(func() { listenPing, listenPingTimeout = oldPing, oldTimeout })
 }
+
+// Unmigrate forgets that migration name ("0003_….sql") was applied, so the
+// next Migrate applies it again, to data written as before it.
+func Unmigrate(t testing.TB, db *DB, name string) {
+	t.Helper()
+	if _, err := db.pool.Exec(t.Context(), `DELETE FROM schema_migrations WHERE name = $1`, "migrations/"+name); err != nil {
+		t.Fatal(err)
+	}
+}

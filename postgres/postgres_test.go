@@ -298,3 +298,14 @@ func (p *freezableProxy) thaw() {
 	p.cond.Broadcast()
 	p.mu.Unlock()
 }
+
+func TestExpiriesRoundedByMigration(t *testing.T) {
+	pgtest.Require(t)
+	db := open(t, pgtest.NewDatabaseFrom(t, migrated))
+	storetest.ExpiriesRoundedByMigration(t, db, func() {
+		postgres.Unmigrate(t, db, "0003_whole_second_expiries.sql")
+		if err := db.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

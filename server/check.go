@@ -177,8 +177,9 @@ func forwardedRequest(r *http.Request) (method, host string, u *url.URL, err err
 
 // agreedHeader returns the one value that every occurrence of the named
 // headers carries (spaces trimmed), "" when none is present, or
-// VALIDATION_FAILED when they disagree. The names must be canonical (net/http canonicalizes received
-// ones): they are looked up directly, on every forward-auth check.
+// VALIDATION_FAILED when they disagree. The names must be canonical
+// (net/http canonicalizes received ones): they are looked up directly, on
+// every forward-auth check.
 func agreedHeader(h http.Header, names ...string) (string, error) {
 	var found string
 	for _, n := range names {

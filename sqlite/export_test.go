@@ -24,3 +24,12 @@ func Conns(t testing.TB, db *DB, pool string) []*sql.Conn {
 	}
 	return conns
 }
+
+// Unmigrate forgets that migration name ("0007_….sql") was applied, so the
+// next Migrate applies it again, to data written as before it.
+func Unmigrate(t testing.TB, db *DB, name string) {
+	t.Helper()
+	if _, err := db.write.ExecContext(t.Context(), `DELETE FROM schema_migrations WHERE name = ?`, "migrations/"+name); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -245,3 +245,13 @@ func BenchmarkKeyByHash(b *testing.B) {
 		}
 	})
 }
+
+func TestExpiriesRoundedByMigration(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "latchkey.db"))
+	storetest.ExpiriesRoundedByMigration(t, db, func() {
+		sqlite.Unmigrate(t, db, "0007_whole_second_expiries.sql")
+		if err := db.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
