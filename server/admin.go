@@ -63,7 +63,7 @@ func newRootKeyJSON(k *latchkey.RootKey, secret string) rootKeyJSON {
 // before running fn, with the root key as the actor of fn's changes.
 func adminHandler(svc *latchkey.Service, rs *responder, fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
-		r, err := adminAuth(svc, r)
+		r, err := adminAuth(svc, infoOf(w), r)
 		if err != nil {
 			return err
 		}

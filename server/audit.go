@@ -95,6 +95,6 @@ func handleGetAuditEvent(svc *latchkey.Service, rs *responder) http.Handler {
 func withTraceID(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		h.ServeHTTP(w, r.WithContext(latchkey.WithTraceID(ctx, requestInfoFrom(ctx).traceID)))
+		h.ServeHTTP(w, r.WithContext(latchkey.WithTraceID(ctx, infoOf(w).traceID)))
 	})
 }

@@ -76,7 +76,7 @@ func forbidden(msg string) error {
 // rootKey authenticates a root key holding scope. A customer key is
 // refused with FORBIDDEN (with customerMsg) once it is known to be a real
 // key, so a bogus key is always INVALID_API_KEY.
-func rootKey(svc *latchkey.Service, r *http.Request, scope, customerMsg string) (*latchkey.RootKey, error) {
+func rootKey(svc *latchkey.Service, info *requestInfo, r *http.Request, scope, customerMsg string) (*latchkey.RootKey, error) {
 	cred, err := credential(r)
 	if err != nil {
 		return nil, err
@@ -87,7 +87,7 @@ func rootKey(svc *latchkey.Service, r *http.Request, scope, customerMsg string) 
 	if isCustomerKey(cred) || svc.IsAccessToken(cred) {
 		return nil, refuseCustomerKey(svc, r, cred, customerMsg)
 	}
-	rk, err := authenticateRoot(svc, r, cred)
+	rk, err := authenticateRoot(svc, info, r, cred)
 	if err != nil {
 		return nil, err
 	}
@@ -100,8 +100,8 @@ func rootKey(svc *latchkey.Service, r *http.Request, scope, customerMsg string) 
 // authenticateRoot checks a root key, counting a bad one against the
 // client's address (SPEC §9: failed authentications are limited per client
 // address) and refusing an address over its limit before any lookup.
-func authenticateRoot(svc *latchkey.Service, r *http.Request, cred string) (*latchkey.RootKey, error) {
-	ip := requestInfoFrom(r.Context()).ClientIP()
+func authenticateRoot(svc *latchkey.Service, info *requestInfo, r *http.Request, cred string) (*latchkey.RootKey, error) {
+	ip := info.ClientIP()
 	if err := svc.CheckFailedAuth(r.Context(), ip); err != nil {
 		return nil, err
 	}
@@ -139,19 +139,19 @@ const (
 
 // adminAuth authenticates the admin API caller, a root key with "admin" or
 // "*", and returns r with that root key as the actor of its changes.
-func adminAuth(svc *latchkey.Service, r *http.Request) (*http.Request, error) {
-	rk, err := rootKey(svc, r, latchkey.ScopeAdmin, msgAdminNotForCustomerKeys)
+func adminAuth(svc *latchkey.Service, info *requestInfo, r *http.Request) (*http.Request, error) {
+	rk, err := rootKey(svc, info, r, latchkey.ScopeAdmin, msgAdminNotForCustomerKeys)
 	if err != nil {
 		return nil, err
 	}
-	return withActor(r, latchkey.Actor{Kind: latchkey.ActorRootKey, ID: rk.ID}), nil
+	return withActor(info, r, latchkey.Actor{Kind: latchkey.ActorRootKey, ID: rk.ID}), nil
 }
 
 // withActor returns r with a as the actor of the changes it makes, and the
 // request's trace ID, for the audit log.
-func withActor(r *http.Request, a latchkey.Actor) *http.Request {
+func withActor(info *requestInfo, r *http.Request, a latchkey.Actor) *http.Request {
 	ctx := latchkey.WithActor(r.Context(), a)
-	return r.WithContext(latchkey.WithTraceID(ctx, requestInfoFrom(ctx).traceID))
+	return r.WithContext(latchkey.WithTraceID(ctx, info.traceID))
 }
 
 // viaTrustedProxy is the Actor.Via of a user vouched for by a trusted proxy.
@@ -164,24 +164,24 @@ const viaTrustedProxy = "trusted_proxy"
 //
 // Each user's management requests are rate limited (latchkey.Limits.Management).
 // The returned request carries the user as the actor of its changes.
-func actingUser(svc *latchkey.Service, cfg Config, r *http.Request) (*latchkey.User, *http.Request, error) {
-	u, via, err := resolveUser(svc, cfg, r)
+func actingUser(svc *latchkey.Service, cfg Config, info *requestInfo, r *http.Request) (*latchkey.User, *http.Request, error) {
+	u, via, err := resolveUser(svc, cfg, info, r)
 	if err != nil {
 		return nil, nil, err
 	}
 	st, err := svc.Allow(r.Context(), "user:"+u.ID, svc.ManagementLimit())
 	if st.Limit > 0 {
-		requestInfoFrom(r.Context()).limit = &st
+		info.limit = &st
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	return u, withActor(r, latchkey.Actor{Kind: latchkey.ActorUser, ID: u.ID, Via: via}), nil
+	return u, withActor(info, r, latchkey.Actor{Kind: latchkey.ActorUser, ID: u.ID, Via: via}), nil
 }
 
 // resolveUser returns the acting user and, when another credential acts
 // for it, what vouched for it (see latchkey.Actor.Via).
-func resolveUser(svc *latchkey.Service, cfg Config, r *http.Request) (*latchkey.User, string, error) {
+func resolveUser(svc *latchkey.Service, cfg Config, info *requestInfo, r *http.Request) (*latchkey.User, string, error) {
 	if u, ok, err := sessionUser(cfg, r); ok || err != nil {
 		return u, "", err
 	}
@@ -203,7 +203,7 @@ func resolveUser(svc *latchkey.Service, cfg Config, r *http.Request) (*latchkey.
 		if isCustomerKey(cred) || svc.IsAccessToken(cred) {
 			return nil, "", refuseCustomerKey(svc, r, cred, msgKeysNotForCustomerKeys)
 		}
-		rk, err := authenticateRoot(svc, r, cred)
+		rk, err := authenticateRoot(svc, info, r, cred)
 		if err != nil {
 			return nil, "", err
 		}
@@ -220,7 +220,7 @@ func resolveUser(svc *latchkey.Service, cfg Config, r *http.Request) (*latchkey.
 	if userID == "" {
 		return nil, "", latchkey.ErrUserRequired
 	}
-	u, err := svc.EnsureUser(withActor(r, creator).Context(), userID)
+	u, err := svc.EnsureUser(withActor(info, r, creator).Context(), userID)
 	if err != nil {
 		return nil, "", err
 	}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -49,9 +48,9 @@ var errAmbiguousPath = latchkey.Invalid("request path must not contain dot segme
 // authorize returns the identity a request acts for, or nil for a public
 // route. r supplies the credential and tenant headers; method, host and u
 // describe the request being authorized (r itself, or the one a forward
-// auth caller holds).
-func (a *authorizer) authorize(ctx context.Context, r *http.Request, method, host string, u *url.URL) (*latchkey.Identity, error) {
-	if ambiguousPath(u.EscapedPath()) {
+// auth caller holds); client is whom its failures are counted against.
+func (a *authorizer) authorize(r *http.Request, client latchkey.ClientAddr, method, host string, u *url.URL) (*latchkey.Identity, error) {
+	if ambiguousPath(u) {
 		return nil, errAmbiguousPath
 	}
 	rule := a.table.Match(method, host, u)
@@ -69,13 +68,13 @@ func (a *authorizer) authorize(ctx context.Context, r *http.Request, method, hos
 	if err != nil {
 		return nil, err
 	}
-	return a.svc.Verify(ctx, latchkey.VerifyRequest{
+	return a.svc.Verify(r.Context(), latchkey.VerifyRequest{
 		Credential:    cred,
 		TenantID:      tenantID,
 		Permissions:   rule.Permissions,
 		Environment:   rule.Environment,
 		RequireTenant: a.requireTenant || rule.RequireTenant,
-		Client:        requestInfoFrom(ctx),
+		Client:        client,
 		// nginx's replay only fetches the answer to a check already
 		// counted; it must not count the request, its failure or its use again.
 		DryRun: headerValue(r.Header, headerReplay) != "" && clientaddr.TrustedPeer(r.RemoteAddr, a.trustedProxies),
@@ -83,13 +82,22 @@ func (a *authorizer) authorize(ctx context.Context, r *http.Request, method, hos
 }
 
 // ambiguousPath reports whether servers could disagree about which
-// resource a path names: dot segments, empty segments ("//") or
+// resource u's path names: dot segments, empty segments ("//") or
 // backslashes, plain or percent-encoded. The routes table matches a path
 // the way ServeMux does, and an upstream that decodes "%2e%2e%2f" or
 // merges slashes differently could otherwise be reached past a rule.
-func ambiguousPath(escaped string) bool {
-	dec, err := url.PathUnescape(escaped)
-	if err != nil || !strings.HasPrefix(dec, "/") || strings.ContainsAny(dec, "\\\x00") {
+func ambiguousPath(u *url.URL) bool {
+	// Without a RawPath, u.Path is already the decoded form of the path
+	// as sent; with one, the path held an encoded "/" (or unusual
+	// escapes), and decoding what was sent again shows it.
+	dec := u.Path
+	if u.RawPath != "" {
+		var err error
+		if dec, err = url.PathUnescape(u.EscapedPath()); err != nil {
+			return true
+		}
+	}
+	if !strings.HasPrefix(dec, "/") || strings.ContainsAny(dec, "\\\x00") {
 		return true
 	}
 	// No segment may be "." or "..", and none but the last may be empty.
@@ -228,13 +236,14 @@ func validMethod(m string) bool {
 // headers (none for a public route), or the error with its real status.
 func handleCheck(a *authorizer, rs *responder) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
-		markRoutine(r)
+		info := infoOf(w)
+		info.routine = true // see requestInfo.routine
 		w.Header()["Cache-Control"] = noStoreValue
 		method, host, u, err := forwardedRequest(r)
 		if err != nil {
 			return err
 		}
-		id, err := a.authorize(r.Context(), r, method, host, u)
+		id, err := a.authorize(r, info, method, host, u)
 		if err != nil {
 			return err
 		}

@@ -133,7 +133,7 @@ func errorData(err error, traceID string) ErrorData {
 // error writes err as the JSON error response. Server-side failures are
 // logged with their cause and the trace ID; the cause is never sent.
 func (rs *responder) error(w http.ResponseWriter, r *http.Request, err error) {
-	info := requestInfoFrom(r.Context())
+	info := infoOf(w)
 	d := errorData(err, info.traceID)
 	info.code = d.Code
 	if d.Status >= 500 {

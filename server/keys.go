@@ -237,12 +237,12 @@ type messageJSON struct {
 // ownerFunc authenticates a request to a key endpoint and returns whose
 // keys it may touch: a user ID, or "" for an administrator (any key); and
 // the request with the caller as the actor of its changes.
-type ownerFunc func(r *http.Request) (string, *http.Request, error)
+type ownerFunc func(info *requestInfo, r *http.Request) (string, *http.Request, error)
 
 // selfOwner is the self-service API's owner: the acting user.
 func selfOwner(svc *latchkey.Service, cfg Config) ownerFunc {
-	return func(r *http.Request) (string, *http.Request, error) {
-		u, r, err := actingUser(svc, cfg, r)
+	return func(info *requestInfo, r *http.Request) (string, *http.Request, error) {
+		u, r, err := actingUser(svc, cfg, info, r)
 		if err != nil {
 			return "", nil, err
 		}
@@ -252,16 +252,16 @@ func selfOwner(svc *latchkey.Service, cfg Config) ownerFunc {
 
 // adminOwner lets an admin root key touch every key.
 func adminOwner(svc *latchkey.Service) ownerFunc {
-	return func(r *http.Request) (string, *http.Request, error) {
-		r, err := adminAuth(svc, r)
+	return func(info *requestInfo, r *http.Request) (string, *http.Request, error) {
+		r, err := adminAuth(svc, info, r)
 		return "", r, err
 	}
 }
 
 // pathUserOwner lets an admin root key act for the user named in the path.
 func pathUserOwner(svc *latchkey.Service) ownerFunc {
-	return func(r *http.Request) (string, *http.Request, error) {
-		r, err := adminAuth(svc, r)
+	return func(info *requestInfo, r *http.Request) (string, *http.Request, error) {
+		r, err := adminAuth(svc, info, r)
 		if err != nil {
 			return "", nil, err
 		}
@@ -286,7 +286,7 @@ func noStore(w http.ResponseWriter) {
 
 func handleCreateKey(svc *latchkey.Service, rs *responder, owner ownerFunc, base string) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
-		ownerID, r, err := owner(r)
+		ownerID, r, err := owner(infoOf(w), r)
 		if err != nil {
 			return err
 		}
@@ -313,7 +313,7 @@ func handleCreateKey(svc *latchkey.Service, rs *responder, owner ownerFunc, base
 // tenantId query parameters select keys; otherwise the owner's keys only.
 func handleListKeys(svc *latchkey.Service, rs *responder, owner ownerFunc, base string, adminFilters bool) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
-		ownerID, r, err := owner(r)
+		ownerID, r, err := owner(infoOf(w), r)
 		if err != nil {
 			return err
 		}
@@ -400,7 +400,7 @@ func handleRevokeKey(svc *latchkey.Service, rs *responder, owner ownerFunc) http
 // it (masked).
 func handleKeyAction(rs *responder, owner ownerFunc, action func(r *http.Request, ownerID, id string) (*latchkey.Key, error)) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
-		ownerID, r, err := owner(r)
+		ownerID, r, err := owner(infoOf(w), r)
 		if err != nil {
 			return err
 		}
@@ -415,7 +415,7 @@ func handleKeyAction(rs *responder, owner ownerFunc, action func(r *http.Request
 
 func handleRotateKey(svc *latchkey.Service, rs *responder, owner ownerFunc, base string) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
-		ownerID, r, err := owner(r)
+		ownerID, r, err := owner(infoOf(w), r)
 		if err != nil {
 			return err
 		}
@@ -442,7 +442,7 @@ func handleRotateKey(svc *latchkey.Service, rs *responder, owner ownerFunc, base
 
 func handleDeleteKey(svc *latchkey.Service, rs *responder, owner ownerFunc) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
-		ownerID, r, err := owner(r)
+		ownerID, r, err := owner(infoOf(w), r)
 		if err != nil {
 			return err
 		}

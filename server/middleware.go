@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,9 +58,7 @@ func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// canonicalize them on every request.
 	h := w.Header()
 	h["X-Trace-Id"] = x.traceHeader[:]
-	h["X-Content-Type-Options"] = nosniffValue
 
-	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, &x.info))
 	x.req = r
 	if r.Body != nil && r.Body != http.NoBody {
 		if o.bodyLimit > 0 {
@@ -183,10 +180,13 @@ type exchange struct {
 }
 
 // begin records the status of a starting response and reports whether the
-// write goes through to the client. When the request was counted against
-// a rate limit on its way in (the management API's per-user limit), it
-// adds the RateLimit-* headers, so every authenticated response carries
-// them (SPEC §9).
+// write goes through to the client. A response that declares its body's
+// type gets "X-Content-Type-Options: nosniff", so browsers keep to it; a
+// bodiless one (every successful forward-auth check) has nothing to sniff
+// and is spared the header. When the request was counted against a rate
+// limit on its way in (the management API's per-user limit), it adds the
+// RateLimit-* headers, so every authenticated response carries them
+// (SPEC §9).
 func (x *exchange) begin(code int) bool {
 	switch {
 	case x.muxStatus != 0:
@@ -198,6 +198,9 @@ func (x *exchange) begin(code int) bool {
 		return false
 	}
 	x.status = code
+	if h := x.Header(); h["Content-Type"] != nil {
+		h["X-Content-Type-Options"] = nosniffValue
+	}
 	if x.info.limit != nil && x.Header().Get("RateLimit-Limit") == "" {
 		setRateLimit(x.Header(), x.info.limit)
 	}

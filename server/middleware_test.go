@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/latchkey/latchkey"
 )
 
 func TestLogsCarryNoSecrets(t *testing.T) {
@@ -98,7 +100,7 @@ func TestRoutineRequestsLogOnlyFailures(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			h := &observer{next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				markRoutine(r)
+				infoOf(w).routine = true
 				w.WriteHeader(c.status)
 			}), rs: &responder{log: slog.New(slog.NewJSONHandler(&buf, nil))}}
 			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/auth/check/lk_live_0123456789abcdefghijABCDEFGHIJ01", nil))
@@ -167,4 +169,34 @@ func FuzzTraceparent(f *testing.F) {
 			t.Fatalf("traceparent(%q) = %q kept a trace ID it should not have", in, got)
 		}
 	})
+}
+
+// A response with a typed body tells browsers not to second-guess its
+// type; a bodiless one, as every successful forward-auth check, has nothing
+// to sniff.
+func TestTypedBodiesForbidSniffing(t *testing.T) {
+	e := newTestEnv(t)
+	e.user("u1", "t1")
+	_, secret := e.key("u1", latchkey.NewKey{Name: "app", TenantIDs: []string{"t1"}})
+	for _, c := range []struct {
+		name    string
+		r       response
+		status  int
+		nosniff bool
+	}{
+		{"JSON answer", e.do("GET", mePath, nil, "X-API-KEY", secret), 200, true},
+		{"JSON error", e.do("GET", mePath, nil), 401, true},
+		{"forward-auth error", e.do("GET", "/auth/check", nil), 401, true},
+		{"mux's own answer", e.do("GET", "/no/such/path", nil), 404, true},
+		{"bodiless check", e.do("GET", "/auth/check", nil, "X-API-KEY", secret), 200, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.r.status != c.status {
+				t.Fatalf("status = %d, want %d; body: %s", c.r.status, c.status, c.r.body)
+			}
+			if got := c.r.header.Get("X-Content-Type-Options") == "nosniff"; got != c.nosniff {
+				t.Errorf("nosniff = %v, want %v (Content-Type %q, %d body bytes)", got, c.nosniff, c.r.header.Get("Content-Type"), len(c.r.body))
+			}
+		})
+	}
 }

@@ -115,20 +115,22 @@ type proxy struct {
 
 // proxyTarget carries the authorization result from ServeHTTP to rewrite.
 type proxyTarget struct {
-	upstream *url.URL
-	identity *latchkey.Identity // nil on a public route
+	upstream    *url.URL
+	identity    *latchkey.Identity // nil on a public route
+	traceparent string             // the request's, sent on to the upstream
 }
 
 type proxyTargetKey struct{}
 
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	markRoutine(r)
-	id, err := p.auth.authorize(r.Context(), r, r.Method, r.Host, r.URL)
+	info := infoOf(w)
+	info.routine = true // see requestInfo.routine
+	id, err := p.auth.authorize(r, info, r.Method, r.Host, r.URL)
 	if err != nil {
 		p.rs.error(w, r, err)
 		return
 	}
-	t := &proxyTarget{upstream: p.cfg.Upstream, identity: id}
+	t := &proxyTarget{upstream: p.cfg.Upstream, identity: id, traceparent: info.traceID}
 	if id != nil {
 		if id.Environment == "test" {
 			t.upstream = p.cfg.TestUpstream
@@ -159,8 +161,8 @@ func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
 			}
 		}
 	}
-	if info := requestInfoFrom(pr.In.Context()); info.traceID != "" {
-		pr.Out.Header.Set("Traceparent", info.traceID)
+	if t.traceparent != "" {
+		pr.Out.Header.Set("Traceparent", t.traceparent)
 	}
 	if t.identity != nil {
 		setIdentity(pr.Out.Header, t.identity)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
@@ -41,18 +40,22 @@ func (info *requestInfo) ClientIP() string {
 	return clientaddr.Of(info.req, info.trusted)
 }
 
-// markRoutine marks the request as a hot-path one; see requestInfo.routine.
-func markRoutine(r *http.Request) { requestInfoFrom(r.Context()).routine = true }
-
-type requestInfoKey struct{}
-
-// requestInfoFrom returns the request's info; a fresh one (with a new trace
-// ID) when the request did not pass through the observer, as in unit tests.
-func requestInfoFrom(ctx context.Context) *requestInfo {
-	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
-		return info
+// infoOf returns the info of the request w answers, kept in the exchange
+// the observer wraps every response in; a fresh one (with a new trace ID)
+// when w did not come from the observer, as in unit tests. It is reached
+// through the writer rather than a context value, which would cost a copy
+// of the request and two allocations on every forward-auth check.
+func infoOf(w http.ResponseWriter) *requestInfo {
+	for {
+		switch v := w.(type) {
+		case *exchange:
+			return &v.info
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = v.Unwrap()
+		default:
+			return &requestInfo{traceID: traceparent("")}
+		}
 	}
-	return &requestInfo{traceID: traceparent("")}
 }
 
 // traceparent returns "00-<trace-id>-<span-id>-<flags>" with a new span ID.

@@ -44,7 +44,7 @@ const codeValid = "VALID"
 
 func handleVerifyKey(svc *latchkey.Service, rs *responder, requireTenant bool) http.Handler {
 	return rs.handle(func(w http.ResponseWriter, r *http.Request) error {
-		if _, err := rootKey(svc, r, latchkey.ScopeVerify,
+		if _, err := rootKey(svc, infoOf(w), r, latchkey.ScopeVerify,
 			"API keys cannot call the verify API; use a root key with the 'keys:verify' scope"); err != nil {
 			return err
 		}

@@ -58,7 +58,7 @@ func handleWhoAmI(svc *latchkey.Service, rs *responder, requireTenant bool) http
 			Credential:    cred,
 			TenantID:      tenantID,
 			RequireTenant: requireTenant,
-			Client:        requestInfoFrom(r.Context()),
+			Client:        infoOf(w),
 		})
 		if err != nil {
 			return err

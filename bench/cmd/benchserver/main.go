@@ -33,7 +33,6 @@ func main() {
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			hd := w.Header()
 			hd["X-Trace-Id"] = []string{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
-			hd["X-Content-Type-Options"] = []string{"nosniff"}
 			hd["Cache-Control"] = []string{"no-store"}
 			hd["X-Latchkey-Key-Id"] = []string{"key_abcdefghijklmnopqrstuvwx"}
 			hd["X-Latchkey-Owner-Id"] = []string{"user-123"}
