@@ -598,20 +598,27 @@ func (s *Service) AuthenticateKey(ctx context.Context, raw string) (*Key, error)
 // at time now. The returned key is shared with the cache and must not be
 // modified.
 func (s *Service) authenticateKey(ctx context.Context, raw string, client ClientAddr, now time.Time) (*Key, error) {
-	parsed, err := apikey.Parse(raw)
-	if err != nil || parsed.Environment == apikey.Root {
+	if len(raw) > apikey.MaxLen {
 		return nil, ErrInvalidKey
 	}
-	hash := parsed.Hash()
+	// The cache is asked first, by the hash of what was presented: a
+	// cached key's string is well formed, so a hit needs no parsing (and
+	// its checksum) on every request. Anything else is parsed before the
+	// database is asked.
+	hash := apikey.Sum(raw)
 	k, known := s.cache.key(hash, now)
 	if known && !s.feed.cacheTrusted(now) {
 		known = false // the feed has been down too long: ask the database
 	}
 	if !known {
+		if parsed, err := apikey.Parse(raw); err != nil || parsed.Environment == apikey.Root {
+			return nil, ErrInvalidKey
+		}
 		if err := s.checkFailures(ctx, clientIP(client), nil); err != nil {
 			return nil, err
 		}
 		gen := s.cache.generation()
+		var err error
 		k, err = s.store.KeyByHash(ctx, hash)
 		if err != nil {
 			if ErrorCode(err) == CodeNotFound {

@@ -57,10 +57,19 @@ type Key struct {
 func (k Key) String() string { return k.full }
 
 // Hash returns the SHA-256 of the full key: the only form in which keys are
-// stored. It does not allocate: verification runs it on every request.
-func (k Key) Hash() [32]byte {
+// stored.
+func (k Key) Hash() [32]byte { return Sum(k.full) }
+
+// Sum returns the SHA-256 of s, which for a key is its Hash: a string can
+// be looked up among stored keys before (or without) parsing it. It does
+// not allocate for strings up to MaxLen: verification runs it on every
+// request.
+func Sum(s string) [32]byte {
+	if len(s) > MaxLen {
+		return sha256.Sum256([]byte(s))
+	}
 	var buf [MaxLen]byte
-	return sha256.Sum256(buf[:copy(buf[:], k.full)])
+	return sha256.Sum256(buf[:copy(buf[:], s)])
 }
 
 // Masked returns the displayable form: prefix, environment and the first

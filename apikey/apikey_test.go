@@ -166,3 +166,20 @@ func BenchmarkParseAndHash(b *testing.B) {
 		_ = p.Hash()
 	}
 }
+
+// Sum is the stored hash of any string, however long: verification looks a
+// presented credential up by it before parsing it.
+func TestSumIsSHA256(t *testing.T) {
+	k, err := Generate("lk", Live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"", "x", k.String(), strings.Repeat("a", MaxLen), strings.Repeat("b", MaxLen+1), strings.Repeat("c", 5000)} {
+		if got, want := Sum(s), sha256.Sum256([]byte(s)); got != want {
+			t.Errorf("Sum of %d bytes = %x, want %x", len(s), got, want)
+		}
+	}
+	if k.Hash() != Sum(k.String()) {
+		t.Error("a key's Hash is not the Sum of its string")
+	}
+}
