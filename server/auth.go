@@ -15,6 +15,14 @@ import (
 // different values, in any combination of these headers, are ambiguous;
 // the same value twice is fine. "" means no credential.
 func credential(r *http.Request) (string, error) {
+	// Canonical names, looked up directly: Header.Values would
+	// canonicalize "X-API-KEY" into a new string on every request.
+	return credentialIn(r.Header["Authorization"], r.Header["X-Api-Key"])
+}
+
+// credentialIn is credential for the values of the Authorization and
+// X-API-KEY headers.
+func credentialIn(authorization, apiKey []string) (string, error) {
 	var found string
 	add := func(v string) error {
 		v = strings.TrimSpace(v)
@@ -27,9 +35,7 @@ func credential(r *http.Request) (string, error) {
 		}
 		return nil
 	}
-	// Canonical names, looked up directly: Header.Values would
-	// canonicalize "X-API-KEY" into a new string on every request.
-	for _, h := range r.Header["Authorization"] {
+	for _, h := range authorization {
 		scheme, rest, ok := strings.Cut(strings.TrimSpace(h), " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			continue
@@ -38,7 +44,7 @@ func credential(r *http.Request) (string, error) {
 			return "", err
 		}
 	}
-	for _, h := range r.Header["X-Api-Key"] {
+	for _, h := range apiKey {
 		if err := add(h); err != nil {
 			return "", err
 		}

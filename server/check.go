@@ -45,11 +45,56 @@ var errDenied = &latchkey.Error{Code: latchkey.CodeForbidden, Message: "Access t
 
 var errAmbiguousPath = latchkey.Invalid("request path must not contain dot segments, empty segments or backslashes, plain or percent-encoded")
 
+// authHeaders are the request headers authorization reads, gathered in
+// one pass over the header map (readAuthHeaders): a forward-auth check asks
+// for up to nine names, most of them absent, and a lookup each cost more
+// than the pass.
+type authHeaders struct {
+	authorization, apiKey, tenant, replay []string
+	// The request a forward-auth caller holds (forwardedRequest).
+	forwardedMethod, originalMethod, forwardedHost, forwardedURI, originalURI []string
+}
+
+// readAuthHeaders gathers h's authHeaders. net/http canonicalizes the
+// names it receives, so they are compared as such.
+func readAuthHeaders(h http.Header) authHeaders {
+	var a authHeaders
+	for name, v := range h {
+		switch name {
+		case "Authorization":
+			a.authorization = v
+		case "X-Api-Key":
+			a.apiKey = v
+		case "X-Tenant-Id":
+			a.tenant = v
+		case headerReplay:
+			a.replay = v
+		case "X-Forwarded-Method":
+			a.forwardedMethod = v
+		case "X-Original-Method":
+			a.originalMethod = v
+		case "X-Forwarded-Host":
+			a.forwardedHost = v
+		case "X-Forwarded-Uri":
+			a.forwardedURI = v
+		case "X-Original-Uri":
+			a.originalURI = v
+		}
+	}
+	return a
+}
+
+// replay reports whether r is nginx's replay of a failed check: marked
+// (headerReplay) by a trusted proxy.
+func (a *authorizer) replay(r *http.Request, h *authHeaders) bool {
+	return len(h.replay) > 0 && h.replay[0] != "" && clientaddr.TrustedPeer(r.RemoteAddr, a.trustedProxies)
+}
+
 // authorize returns the identity a request acts for, or nil for a public
-// route. r supplies the credential and tenant headers; method, host and u
+// route. h holds r's credential and tenant headers; method, host and u
 // describe the request being authorized (r itself, or the one a forward
 // auth caller holds); client is whom its failures are counted against.
-func (a *authorizer) authorize(r *http.Request, client latchkey.ClientAddr, method, host string, u *url.URL) (*latchkey.Identity, error) {
+func (a *authorizer) authorize(r *http.Request, h *authHeaders, client latchkey.ClientAddr, method, host string, u *url.URL) (*latchkey.Identity, error) {
 	if ambiguousPath(u) {
 		return nil, errAmbiguousPath
 	}
@@ -60,11 +105,11 @@ func (a *authorizer) authorize(r *http.Request, client latchkey.ClientAddr, meth
 	case routes.Deny:
 		return nil, errDenied
 	}
-	cred, err := credential(r)
+	cred, err := credentialIn(h.authorization, h.apiKey)
 	if err != nil {
 		return nil, err
 	}
-	tenantID, err := agreedHeader(r.Header, "X-Tenant-Id")
+	tenantID, err := agreed("X-Tenant-Id", h.tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +122,7 @@ func (a *authorizer) authorize(r *http.Request, client latchkey.ClientAddr, meth
 		Client:        client,
 		// nginx's replay only fetches the answer to a check already
 		// counted; it must not count the request, its failure or its use again.
-		DryRun: headerValue(r.Header, headerReplay) != "" && clientaddr.TrustedPeer(r.RemoteAddr, a.trustedProxies),
+		DryRun: a.replay(r, h),
 	})
 }
 
@@ -155,8 +200,8 @@ func setRateLimit(h http.Header, st *latchkey.LimitStatus) {
 // present under either name must agree: a client that adds
 // "X-Forwarded-Uri: /public" to a proxy that sets X-Original-URI gets 400,
 // never the public route's answer.
-func forwardedRequest(r *http.Request) (method, host string, u *url.URL, err error) {
-	method, err = agreedHeader(r.Header, "X-Forwarded-Method", "X-Original-Method")
+func forwardedRequest(r *http.Request, h *authHeaders) (method, host string, u *url.URL, err error) {
+	method, err = agreed("X-Forwarded-Method / X-Original-Method", h.forwardedMethod, h.originalMethod)
 	if err != nil {
 		return "", "", nil, err
 	}
@@ -166,13 +211,13 @@ func forwardedRequest(r *http.Request) (method, host string, u *url.URL, err err
 	if !validMethod(method) {
 		return "", "", nil, latchkey.Invalid("X-Forwarded-Method is not an HTTP method")
 	}
-	if host, err = agreedHeader(r.Header, "X-Forwarded-Host"); err != nil {
+	if host, err = agreed("X-Forwarded-Host", h.forwardedHost); err != nil {
 		return "", "", nil, err
 	}
 	if host == "" {
 		host = r.Host
 	}
-	uri, err := agreedHeader(r.Header, "X-Forwarded-Uri", "X-Original-Uri")
+	uri, err := agreed("X-Forwarded-Uri / X-Original-Uri", h.forwardedURI, h.originalURI)
 	if err != nil {
 		return "", "", nil, err
 	}
@@ -184,21 +229,26 @@ func forwardedRequest(r *http.Request) (method, host string, u *url.URL, err err
 }
 
 // agreedHeader returns the one value that every occurrence of the named
-// headers carries (spaces trimmed), "" when none is present, or
-// VALIDATION_FAILED when they disagree. The names must be canonical
-// (net/http canonicalizes received ones): they are looked up directly, on
-// every forward-auth check.
-func agreedHeader(h http.Header, names ...string) (string, error) {
+// header carries (spaces trimmed), "" when none is present, or
+// VALIDATION_FAILED when they disagree. The name must be canonical
+// (net/http canonicalizes received ones): it is looked up directly.
+func agreedHeader(h http.Header, name string) (string, error) {
+	return agreed(name, h[name])
+}
+
+// agreed is agreedHeader for the values of one or more headers, named in
+// the error by names.
+func agreed(names string, values ...[]string) (string, error) {
 	var found string
-	for _, n := range names {
-		for _, v := range h[n] {
+	for _, vs := range values {
+		for _, v := range vs {
 			v = strings.TrimSpace(v)
 			switch {
 			case v == "" || v == found:
 			case found == "":
 				found = v
 			default:
-				return "", latchkey.Invalid("conflicting values for %s", strings.Join(names, " / "))
+				return "", latchkey.Invalid("conflicting values for %s", names)
 			}
 		}
 	}
@@ -239,15 +289,16 @@ func handleCheck(a *authorizer, rs *responder) http.Handler {
 		info := infoOf(w)
 		info.routine = true // see requestInfo.routine
 		w.Header()["Cache-Control"] = noStoreValue
-		method, host, u, err := forwardedRequest(r)
+		h := readAuthHeaders(r.Header)
+		method, host, u, err := forwardedRequest(r, &h)
 		if err != nil {
 			return err
 		}
-		id, err := a.authorize(r, info, method, host, u)
+		id, err := a.authorize(r, &h, info, method, host, u)
 		if err != nil {
 			return err
 		}
-		if headerValue(r.Header, headerReplay) != "" && clientaddr.TrustedPeer(r.RemoteAddr, a.trustedProxies) {
+		if a.replay(r, &h) {
 			w.Header().Set("Retry-After", "1")
 			return &latchkey.Error{Code: latchkey.CodeUnavailable, Message: "Authorization changed while the request was being processed; please retry."}
 		}

@@ -257,6 +257,14 @@ func TestForwardAuthDefaults(t *testing.T) {
 	wantAllowed(t, e.check("POST", "/other"))
 }
 
+// The host a rule names is the one the proxy forwarded, not the check's own.
+func TestForwardedHostPicksTheRule(t *testing.T) {
+	e := newTestEnv(t, withRoutes(t, "default: public\nroutes:\n  - pattern: \"admin.example.com/\"\n    deny: true\n"))
+	wantAllowed(t, e.do("GET", "/auth/check", nil, "X-Forwarded-Uri", "/x", "X-Forwarded-Host", "api.example.com"))
+	wantError(t, e.do("GET", "/auth/check", nil, "X-Forwarded-Uri", "/x", "X-Forwarded-Host", "admin.example.com"), 403, latchkey.CodeForbidden)
+	wantError(t, e.do("GET", "/auth/check", nil, "X-Forwarded-Uri", "/x", "X-Forwarded-Host", "admin.example.com", "X-Forwarded-Host", "api.example.com"), 400, latchkey.CodeValidationFailed)
+}
+
 func TestRequireTenantEverywhere(t *testing.T) {
 	e := newTestEnv(t, withRoutes(t, testRoutes), func(c *Config) { c.RequireTenant = true })
 	e.user("u1", "t1")
@@ -312,7 +320,8 @@ func FuzzForwardedRequest(f *testing.F) {
 		r.Header["X-Forwarded-Method"] = []string{method}
 		r.Header["X-Forwarded-Uri"] = []string{uri}
 		r.Header["X-Forwarded-Host"] = []string{host}
-		m, _, u, err := forwardedRequest(r)
+		h := readAuthHeaders(r.Header)
+		m, _, u, err := forwardedRequest(r, &h)
 		if err != nil {
 			if latchkey.ErrorCode(err) != latchkey.CodeValidationFailed {
 				t.Fatalf("error %v is not VALIDATION_FAILED", err)

@@ -125,7 +125,8 @@ type proxyTargetKey struct{}
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := infoOf(w)
 	info.routine = true // see requestInfo.routine
-	id, err := p.auth.authorize(r, info, r.Method, r.Host, r.URL)
+	h := readAuthHeaders(r.Header)
+	id, err := p.auth.authorize(r, &h, info, r.Method, r.Host, r.URL)
 	if err != nil {
 		p.rs.error(w, r, err)
 		return
