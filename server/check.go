@@ -142,7 +142,7 @@ func ambiguousPath(u *url.URL) bool {
 			return true
 		}
 	}
-	if !strings.HasPrefix(dec, "/") || strings.ContainsAny(dec, "\\\x00") {
+	if !strings.HasPrefix(dec, "/") || strings.IndexByte(dec, '\\') >= 0 || strings.IndexByte(dec, 0) >= 0 {
 		return true
 	}
 	// No segment may be "." or "..", and none but the last may be empty.
