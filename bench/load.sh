@@ -19,7 +19,9 @@
 #
 # Usage: bash bench/load.sh
 # Settings (environment): THREADS=2 CONNS=64 DURATION=10s WARMUP=2s KEYS=1000000
-#   ROUNDS=3 (every target is measured once per round; the best round counts)
+#   ROUNDS=4 (every target is measured once per round, in reverse order in
+#   even rounds; the best round counts for req/s, and each ratio is also
+#   given as the median of its per-round ratios)
 #
 # Everything started here listens on 127.0.0.1 and is stopped on exit.
 # Results: a table on stdout and bench/out/load-<time>.json (gitignored).
@@ -30,7 +32,7 @@ CONNS=${CONNS:-64}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 KEYS=${KEYS:-1000000}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-4}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 outdir=$repo/bench/out
@@ -302,19 +304,34 @@ measure() {
     "$name" "$2" "$r" "$l50" "$l99" "${pid:+  server ${cpu_round[$name.$round]} us CPU/req}")"
 }
 
+# targets: what one round measures, in order (name, label, URL[, PID]).
+targets=(
+  "a|bare net/http handler|$base:$p_bare/|$pid_bare"
+  "h|bare handler, /auth/check's response headers|$base:$p_headers/|$pid_headers"
+  "b|Latchkey /auth/check, valid key|$base:$p_lk/auth/check|$pid_lk"
+)
+if [ "$KEYS" -gt 0 ]; then
+  targets+=("b_many|Latchkey /auth/check, $stored keys in store|$base:$p_lk_many/auth/check|$pid_lk_many")
+fi
+targets+=(
+  "c|httputil.ReverseProxy (default) -> bare|$base:$p_goproxy/|"
+  "d|Latchkey proxy -> bare|$base:$p_lkproxy/|"
+  "e|nginx proxy_pass -> bare|$base:$p_nginx_proxy/|"
+  "f|nginx auth_request Latchkey + proxy_pass|$base:$p_nginx_auth/|"
+)
+
 log "wrk -t$THREADS -c$CONNS -d$DURATION (warm-up $WARMUP) on $(nproc) CPUs, $ROUNDS rounds"
 for round in $(seq "$ROUNDS"); do
   log "round $round of $ROUNDS"
-  measure a "bare net/http handler" "$base:$p_bare/" "$pid_bare"
-  measure h "bare handler, /auth/check's response headers" "$base:$p_headers/" "$pid_headers"
-  measure b "Latchkey /auth/check, valid key" "$base:$p_lk/auth/check" "$pid_lk"
-  if [ "$KEYS" -gt 0 ]; then
-    measure b_many "Latchkey /auth/check, $stored keys in store" "$base:$p_lk_many/auth/check" "$pid_lk_many"
-  fi
-  measure c "httputil.ReverseProxy (default) -> bare" "$base:$p_goproxy/"
-  measure d "Latchkey proxy -> bare" "$base:$p_lkproxy/"
-  measure e "nginx proxy_pass -> bare" "$base:$p_nginx_proxy/"
-  measure f "nginx auth_request Latchkey + proxy_pass" "$base:$p_nginx_auth/"
+  # Even rounds run the targets in reverse, so a target's place in the
+  # round (what ran just before it, drift over the round) does not favour
+  # one side of a ratio.
+  order_idx=$(seq 0 $((${#targets[@]} - 1)))
+  [ $((round % 2)) -eq 1 ] || order_idx=$(seq $((${#targets[@]} - 1)) -1 0)
+  for i in $order_idx; do
+    IFS='|' read -r name lbl url pid <<<"${targets[$i]}"
+    measure "$name" "$lbl" "$url" "$pid"
+  done
 done
 
 # ---- report --------------------------------------------------------------------

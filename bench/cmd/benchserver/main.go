@@ -27,18 +27,25 @@ func main() {
 			w.Write(body)
 		})
 	case "headers":
-		// The response a successful /auth/check must give (SPEC §5, §7):
-		// X-Trace-Id on every response, the five identity headers. The
-		// ceiling of b/a: what writing them costs, with no work at all.
+		// The response a successful /auth/check gives (SPEC §5, §7):
+		// X-Trace-Id on every response, the five identity headers, and
+		// Cache-Control: no-store. The ceiling of b/a: what writing them
+		// costs, with no work at all. The values are shared, as Latchkey
+		// shares what it can, so that h allocates no more than b.
+		values := map[string][]string{
+			"X-Trace-Id":             {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+			"Cache-Control":          {"no-store"},
+			"X-Latchkey-Key-Id":      {"key_abcdefghijklmnopqrstuvwx"},
+			"X-Latchkey-Owner-Id":    {"user-123"},
+			"X-Latchkey-Tenant-Id":   {"123"},
+			"X-Latchkey-Environment": {"live"},
+			"X-Latchkey-Permissions": {"messages:send"},
+		}
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			hd := w.Header()
-			hd["X-Trace-Id"] = []string{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
-			hd["Cache-Control"] = []string{"no-store"}
-			hd["X-Latchkey-Key-Id"] = []string{"key_abcdefghijklmnopqrstuvwx"}
-			hd["X-Latchkey-Owner-Id"] = []string{"user-123"}
-			hd["X-Latchkey-Tenant-Id"] = []string{"123"}
-			hd["X-Latchkey-Environment"] = []string{"live"}
-			hd["X-Latchkey-Permissions"] = []string{"messages:send"}
+			for name, v := range values {
+				hd[name] = v
+			}
 			w.WriteHeader(http.StatusOK)
 		})
 	case "proxy":
