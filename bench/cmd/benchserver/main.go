@@ -32,20 +32,18 @@ func main() {
 		// Cache-Control: no-store. The ceiling of b/a: what writing them
 		// costs, with no work at all. The values are shared, as Latchkey
 		// shares what it can, so that h allocates no more than b.
-		values := map[string][]string{
-			"X-Trace-Id":             {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
-			"Cache-Control":          {"no-store"},
-			"X-Latchkey-Key-Id":      {"key_abcdefghijklmnopqrstuvwx"},
-			"X-Latchkey-Owner-Id":    {"user-123"},
-			"X-Latchkey-Tenant-Id":   {"123"},
-			"X-Latchkey-Environment": {"live"},
-			"X-Latchkey-Permissions": {"messages:send"},
-		}
+		traceID, noStore := []string{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}, []string{"no-store"}
+		keyID, ownerID, tenantID := []string{"key_abcdefghijklmnopqrstuvwx"}, []string{"user-123"}, []string{"123"}
+		env, perms := []string{"live"}, []string{"messages:send"}
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			hd := w.Header()
-			for name, v := range values {
-				hd[name] = v
-			}
+			hd["X-Trace-Id"] = traceID
+			hd["Cache-Control"] = noStore
+			hd["X-Latchkey-Key-Id"] = keyID
+			hd["X-Latchkey-Owner-Id"] = ownerID
+			hd["X-Latchkey-Tenant-Id"] = tenantID
+			hd["X-Latchkey-Environment"] = env
+			hd["X-Latchkey-Permissions"] = perms
 			w.WriteHeader(http.StatusOK)
 		})
 	case "proxy":
