@@ -159,11 +159,12 @@ func ambiguousPath(u *url.URL) bool {
 	}
 }
 
-// setIdentity writes the identity headers of SPEC §7.
-// The names are canonical, so they are assigned directly: Header.Set would
-// validate and canonicalize each one on every request.
-func setIdentity(h http.Header, id *latchkey.Identity) {
-	v := make([]string, 5) // one allocation for the five values
+// setIdentity writes the identity headers of SPEC §7, their values kept in
+// *values (storage the caller lends, so they need no allocation of their
+// own). The names are canonical, so they are assigned directly: Header.Set
+// would validate and canonicalize each one on every request.
+func setIdentity(h http.Header, id *latchkey.Identity, values *[5]string) {
+	v := values[:]
 	v[0], v[1], v[2], v[3] = id.KeyID, id.OwnerID, id.Environment, strings.Join(id.Permissions, ",")
 	h[HeaderKeyID] = v[0:1:1]
 	h[HeaderOwnerID] = v[1:2:2]
@@ -303,7 +304,7 @@ func handleCheck(a *authorizer, rs *responder) http.Handler {
 			return &latchkey.Error{Code: latchkey.CodeUnavailable, Message: "Authorization changed while the request was being processed; please retry."}
 		}
 		if id != nil {
-			setIdentity(w.Header(), id)
+			setIdentity(w.Header(), id, &info.identityValues)
 			setRateLimit(w.Header(), id.Limit)
 		}
 		w.WriteHeader(http.StatusOK)

@@ -166,7 +166,7 @@ func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Header.Set("Traceparent", t.traceparent)
 	}
 	if t.identity != nil {
-		setIdentity(pr.Out.Header, t.identity)
+		setIdentity(pr.Out.Header, t.identity, new([5]string))
 	}
 }
 

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"encoding/binary"
-	"encoding/hex"
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
@@ -25,6 +23,9 @@ type requestInfo struct {
 	routine bool
 	trusted []netip.Prefix // proxies whose X-Forwarded-For names the client
 	req     *http.Request  // the request as received, for its client address
+	// identityValues back the identity headers of the response
+	// (setIdentity), so that they cost no allocation of their own.
+	identityValues [5]string
 	// limit is the state of a rate limit the request was counted against
 	// outside the verification pipeline (the management API's per user).
 	limit *latchkey.LimitStatus
@@ -96,9 +97,11 @@ func nonZeroRandom() uint64 {
 
 // putHex64 writes v as 16 lowercase hex digits.
 func putHex64(dst []byte, v uint64) {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], v)
-	hex.Encode(dst, b[:])
+	const digits = "0123456789abcdef"
+	for i := 15; i >= 0; i-- {
+		dst[i] = digits[v&0xf]
+		v >>= 4
+	}
 }
 
 // parseTraceparent extracts the trace ID and the sampled flag of a
