@@ -79,13 +79,9 @@ load() {
   [ -e "$done" ] || die "$url: $n requests were not answered in time"
 }
 
-export LATCHKEY_DATABASE_URL="sqlite:$work/latchkey.db"
-lk() { "$work/latchkey" "$@"; }
-root_key=$(lk root-keys create --name bench 2>/dev/null)
-lk tenants create --id t1 --name "Tenant 1" >/dev/null 2>&1
-lk users create --id bench --tenant t1 >/dev/null 2>&1
-api_key=$(lk keys create --user bench --name bench --tenant t1 2>/dev/null)
-[ -n "$api_key" ] || die "could not create the benchmark key"
+# shellcheck source=bench/store.sh
+source "$repo/bench/store.sh"
+bench_store "$work/latchkey" "$work/latchkey.db"
 
 port=$((20000 + RANDOM % 10000))
 declare -A per_request
