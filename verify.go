@@ -85,32 +85,43 @@ func clientIP(c ClientAddr) string {
 // request requires and applies the credential's rate limit. A successful
 // verification of an API key counts as a use. Identity.Limit reports the
 // rate-limit state; a refusal is RATE_LIMITED with RetryAfter set.
-func (s *Service) Verify(ctx context.Context, req VerifyRequest) (id *Identity, err error) {
+func (s *Service) Verify(ctx context.Context, req VerifyRequest) (*Identity, error) {
+	id := new(Identity)
+	if err := s.VerifyInto(ctx, req, id); err != nil {
+		return nil, err
+	}
+	return id, nil
+}
+
+// VerifyInto is Verify writing the identity into *id, storage the caller
+// already has (the forward-auth path keeps it in its per-request state),
+// so that a verification costs no allocation. On an error, *id is
+// unspecified.
+func (s *Service) VerifyInto(ctx context.Context, req VerifyRequest, id *Identity) (err error) {
 	if s.onVerify != nil && !req.DryRun {
 		defer func() { s.onVerify(VerifyResult(err)) }()
 	}
 	if req.Credential == "" {
-		return nil, ErrMissingKey
+		return ErrMissingKey
 	}
 	// One clock reading for the whole verification.
 	now := s.now()
-	id, err = s.authenticate(ctx, req, now)
-	if err != nil {
+	if err := s.authenticate(ctx, req, now, id); err != nil {
 		if ErrorCode(err) == CodeInvalidAPIKey {
 			if req.DryRun {
-				return nil, s.checkFailures(ctx, clientIP(req.Client), err)
+				return s.checkFailures(ctx, clientIP(req.Client), err)
 			}
-			return nil, s.recordFailure(ctx, clientIP(req.Client), err)
+			return s.recordFailure(ctx, clientIP(req.Client), err)
 		}
-		return nil, err
+		return err
 	}
 	if err := s.limit(ctx, id, req.DryRun, now); err != nil {
-		return nil, err
+		return err
 	}
 	if id.Credential == CredentialAPIKey && !req.DryRun {
 		s.usage.Record(id.KeyID, now)
 	}
-	return id, nil
+	return nil
 }
 
 // VerifyResult names the outcome of a verification: "VALID" for err nil,
@@ -122,16 +133,16 @@ func VerifyResult(err error) string {
 	return ErrorCode(err)
 }
 
-// authenticate is Verify without rate limits and usage.
-func (s *Service) authenticate(ctx context.Context, req VerifyRequest, now time.Time) (*Identity, error) {
-	var id *Identity
+// authenticate is Verify without rate limits and usage: it writes the
+// credential's identity into *id.
+func (s *Service) authenticate(ctx context.Context, req VerifyRequest, now time.Time, id *Identity) error {
 	var tenantIDs []string
 	if s.tokens != nil && looksLikeJWT(req.Credential) {
 		claims, err := s.tokens.VerifyToken(ctx, req.Credential)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		id = &Identity{
+		*id = Identity{
 			Credential:  CredentialOAuthToken,
 			KeyID:       claims.ClientID,
 			KeyName:     claims.ClientName,
@@ -146,9 +157,9 @@ func (s *Service) authenticate(ctx context.Context, req VerifyRequest, now time.
 	} else {
 		k, err := s.authenticateKey(ctx, req.Credential, req.Client, now)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		id = &Identity{
+		*id = Identity{
 			Credential:  CredentialAPIKey,
 			KeyID:       k.ID,
 			KeyName:     k.Name,
@@ -162,21 +173,21 @@ func (s *Service) authenticate(ctx context.Context, req VerifyRequest, now time.
 	}
 	tenant, err := s.resolveTenant(ctx, tenantIDs, req.TenantID, now)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if tenant == nil && req.RequireTenant {
-		return nil, ErrNoTenant
+		return ErrNoTenant
 	}
 	id.Tenant = tenant
 	for _, p := range req.Permissions {
 		if !Grants(id.Permissions, p) {
-			return nil, MissingPermission(p)
+			return MissingPermission(p)
 		}
 	}
 	if req.Environment != "" && id.Environment != req.Environment {
-		return nil, Errorf(CodeForbidden, "This endpoint requires a %s key.", req.Environment)
+		return Errorf(CodeForbidden, "This endpoint requires a %s key.", req.Environment)
 	}
-	return id, nil
+	return nil
 }
 
 // limit applies the credential's own rate limit, or the default one.

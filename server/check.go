@@ -90,11 +90,12 @@ func (a *authorizer) replay(r *http.Request, h *authHeaders) bool {
 	return len(h.replay) > 0 && h.replay[0] != "" && clientaddr.TrustedPeer(r.RemoteAddr, a.trustedProxies)
 }
 
-// authorize returns the identity a request acts for, or nil for a public
-// route. h holds r's credential and tenant headers; method, host and u
-// describe the request being authorized (r itself, or the one a forward
-// auth caller holds); client is whom its failures are counted against.
-func (a *authorizer) authorize(r *http.Request, h *authHeaders, client latchkey.ClientAddr, method, host string, u *url.URL) (*latchkey.Identity, error) {
+// authorize returns the identity a request acts for (kept in info), or nil
+// for a public route. h holds r's credential and tenant headers; method,
+// host and u describe the request being authorized (r itself, or the one
+// a forward auth caller holds); info's client address is whom its
+// failures are counted against.
+func (a *authorizer) authorize(r *http.Request, h *authHeaders, info *requestInfo, method, host string, u *url.URL) (*latchkey.Identity, error) {
 	if ambiguousPath(u) {
 		return nil, errAmbiguousPath
 	}
@@ -113,17 +114,21 @@ func (a *authorizer) authorize(r *http.Request, h *authHeaders, client latchkey.
 	if err != nil {
 		return nil, err
 	}
-	return a.svc.Verify(r.Context(), latchkey.VerifyRequest{
+	err = a.svc.VerifyInto(r.Context(), latchkey.VerifyRequest{
 		Credential:    cred,
 		TenantID:      tenantID,
 		Permissions:   rule.Permissions,
 		Environment:   rule.Environment,
 		RequireTenant: a.requireTenant || rule.RequireTenant,
-		Client:        client,
+		Client:        info,
 		// nginx's replay only fetches the answer to a check already
 		// counted; it must not count the request, its failure or its use again.
 		DryRun: a.replay(r, h),
-	})
+	}, &info.identity)
+	if err != nil {
+		return nil, err
+	}
+	return &info.identity, nil
 }
 
 // ambiguousPath reports whether servers could disagree about which

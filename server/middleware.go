@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/latchkey/latchkey"
 )
@@ -51,7 +52,10 @@ var (
 
 func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{ResponseWriter: w, start: time.Now(), routing: o.mux, writeTimeout: o.writeTimeout}
-	x.info.traceID = traceparent(headerValue(r.Header, "Traceparent"))
+	putTraceparent(&x.traceBuf, headerValue(r.Header, "Traceparent"))
+	// The string shares the exchange's buffer, which is written once, just
+	// above, and never again: the trace ID costs no allocation of its own.
+	x.info.traceID = unsafe.String(&x.traceBuf[0], len(x.traceBuf))
 	x.info.trusted, x.info.req = o.trusted, r
 	x.traceHeader[0] = x.info.traceID
 	// Canonical names assigned directly: Header.Set would validate and
@@ -166,9 +170,10 @@ type exchange struct {
 	info        requestInfo
 	req         *http.Request // as routed: its Pattern is set by the mux
 	start       time.Time
-	traceHeader [1]string // the X-Trace-Id value, without an allocation of its own
-	status      int       // the status sent; 0 until the response starts
-	routing     bool      // the handler is a ServeMux (observer.mux)
+	traceBuf    [traceparentLen]byte // the bytes of info.traceID
+	traceHeader [1]string            // the X-Trace-Id value, without an allocation of its own
+	status      int                  // the status sent; 0 until the response starts
+	routing     bool                 // the handler is a ServeMux (observer.mux)
 	// writeTimeout bounds writing the response body, armed at its first
 	// byte (bodyStarted).
 	writeTimeout time.Duration

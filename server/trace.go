@@ -23,8 +23,11 @@ type requestInfo struct {
 	routine bool
 	trusted []netip.Prefix // proxies whose X-Forwarded-For names the client
 	req     *http.Request  // the request as received, for its client address
-	// identityValues back the identity headers of the response
-	// (setIdentity), so that they cost no allocation of their own.
+	// identity is where the request's credential is verified into
+	// (authorizer.authorize), and identityValues back the identity
+	// headers of the response (setIdentity): neither costs an allocation
+	// of its own.
+	identity       latchkey.Identity
 	identityValues [5]string
 	// limit is the state of a rate limit the request was counted against
 	// outside the verification pipeline (the management API's per user).
@@ -59,12 +62,21 @@ func infoOf(w http.ResponseWriter) *requestInfo {
 	}
 }
 
+// traceparentLen is the length of a version 00 traceparent.
+const traceparentLen = 55
+
 // traceparent returns "00-<trace-id>-<span-id>-<flags>" with a new span ID.
 // When incoming is a valid traceparent, its trace ID and sampled flag are
 // kept; else the trace is new (and sampled).
 func traceparent(incoming string) string {
-	// Built in place: the string is the one allocation.
-	var b [55]byte
+	var b [traceparentLen]byte
+	putTraceparent(&b, incoming)
+	return string(b[:])
+}
+
+// putTraceparent writes traceparent(incoming) into b, for a caller that
+// keeps the buffer (the observer's exchange) and so needs no allocation.
+func putTraceparent(b *[traceparentLen]byte, incoming string) {
 	copy(b[:], "00-")
 	traceID, sampled, ok := parseTraceparent(incoming)
 	if ok {
@@ -80,7 +92,6 @@ func traceparent(incoming string) string {
 	if sampled {
 		b[54] = '1'
 	}
-	return string(b[:])
 }
 
 // nonZeroRandom returns a random uint64 other than 0, so that no ID is
