@@ -52,6 +52,8 @@ type Key struct {
 	RateLimit    *RateLimit
 	Meta         map[string]any
 	RotatedFrom  string // ID of the key this one replaced, or ""
+
+	usage *usageCell // counts this record's uses while it is cached (Service)
 }
 
 // RootKey is an administrator credential.

@@ -626,6 +626,7 @@ func (s *Service) authenticateKey(ctx context.Context, raw string, client Client
 			}
 			return nil, lookupError(err, ErrInvalidKey)
 		}
+		k.usage = s.usage.newCell(k.ID)
 		s.cache.putKey(k, gen)
 	}
 	// The lookup was by hash; compare once more in constant time so no

@@ -435,6 +435,63 @@ func TestUsageCounterIsExactUnderConcurrency(t *testing.T) {
 	}
 }
 
+// TestVerifiedUsesAreExactUnderConcurrency counts uses the way the hot path
+// does (a cached key's own counter, without a lock) while flushes run and
+// the cache entry is replaced under the workers, so uses land in several
+// counters for one key: none may be lost or counted twice.
+func TestVerifiedUsesAreExactUnderConcurrency(t *testing.T) {
+	svc, _, c := newService(t)
+	mustUser(t, svc, "u")
+	ctx := context.Background()
+	k, secret, err := svc.CreateKey(ctx, "u", latchkey.NewKey{Name: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, perWorker = 8, 500
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWorker {
+				if _, err := svc.Verify(ctx, latchkey.VerifyRequest{Credential: secret}); err != nil {
+					t.Error(err)
+					return
+				}
+				switch {
+				case i%100 == 0:
+					if err := svc.Usage().Flush(ctx); err != nil {
+						t.Error(err)
+					}
+				case w == 0 && i%50 == 25:
+					svc.InvalidateKey(k.ID) // the next check caches a new record
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := svc.Usage().Pending(k.ID); n == 0 {
+		t.Error("no uses pending before the last flush: Pending does not see the hot path's counters")
+	}
+	if err := svc.Usage().Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := svc.Usage().Pending(k.ID); n != 0 {
+		t.Errorf("pending after the last flush = %d, want 0", n)
+	}
+	got, err := svc.GetKey(ctx, "u", k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RequestCount != workers*perWorker {
+		t.Fatalf("requestCount = %d, want %d", got.RequestCount, workers*perWorker)
+	}
+	wantLast := c.Now().UTC().Truncate(time.Microsecond)
+	if got.LastUsedAt == nil || !got.LastUsedAt.Equal(wantLast) {
+		t.Fatalf("lastUsedAt = %v, want %v", got.LastUsedAt, wantLast)
+	}
+}
+
 // TestUsageCounterKeepsBatchWhenStoreFails closes the database under the
 // counter (a real failure) and checks nothing recorded is lost.
 func TestUsageCounterKeepsBatchWhenStoreFails(t *testing.T) {

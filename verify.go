@@ -25,6 +25,8 @@ type Identity struct {
 	ExpiresAt   *time.Time
 	RateLimit   *RateLimit   // the credential's own limit, nil when none
 	Limit       *LimitStatus // the rate-limit state after this request, nil when unlimited
+
+	usage *usageCell // where a use of the verified key is counted; nil for tokens
 }
 
 // TokenClaims is what a valid access token asserts.
@@ -119,7 +121,11 @@ func (s *Service) VerifyInto(ctx context.Context, req VerifyRequest, id *Identit
 		return err
 	}
 	if id.Credential == CredentialAPIKey && !req.DryRun {
-		s.usage.Record(id.KeyID, now)
+		if id.usage != nil {
+			s.usage.record(id.usage, now)
+		} else {
+			s.usage.Record(id.KeyID, now)
+		}
 	}
 	return nil
 }
@@ -168,6 +174,7 @@ func (s *Service) authenticate(ctx context.Context, req VerifyRequest, now time.
 			Permissions: k.Permissions,
 			ExpiresAt:   k.ExpiresAt,
 			RateLimit:   k.RateLimit,
+			usage:       k.usage,
 		}
 		tenantIDs = k.TenantIDs
 	}

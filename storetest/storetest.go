@@ -103,6 +103,9 @@ func diffFields(got, want any) string {
 	g, w = g.Elem(), w.Elem()
 	var diff string
 	for i := range g.NumField() {
+		if !g.Type().Field(i).IsExported() {
+			continue // in-memory state (a cached key's usage counter), never stored
+		}
 		gf, wf := g.Field(i).Interface(), w.Field(i).Interface()
 		if !reflect.DeepEqual(gf, wf) {
 			diff += fmt.Sprintf("  %s: got %s, want %s\n",
