@@ -52,7 +52,7 @@ func listenProxy(cfg *config, svc *latchkey.Service, table *routes.Table, tmpl *
 	if cfg.ProxyAddr == "" {
 		return nil, nil
 	}
-	ln, err := net.Listen("tcp", cfg.ProxyAddr)
+	ln, err := listen(cfg.ProxyAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (LATCHKEY_PROXY_ADDR): %w", cfg.ProxyAddr, err)
 	}

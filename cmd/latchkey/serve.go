@@ -16,6 +16,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/dashboard"
+	"github.com/latchkey/latchkey/deadline"
 	"github.com/latchkey/latchkey/metrics"
 	"github.com/latchkey/latchkey/server"
 )
@@ -98,7 +99,7 @@ func runServe(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) (err
 
 	// Listen before bootstrapping: if the port is taken, nothing is created
 	// whose one-time secrets would be lost.
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := listen(cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
@@ -232,3 +233,18 @@ func printBootstrap(w io.Writer, b *latchkey.Bootstrap) {
 	fmt.Fprintf(w, "    password:          %s\n", b.AdminPassword)
 	fmt.Fprintln(w, rule)
 }
+
+// listen listens on addr for an http.Server whose read deadlines (the
+// header and idle timeouts) cost no runtime timer per request: each is
+// enforced by a sweep, at most deadlineTick late (package deadline).
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return deadline.NewListener(ln, deadlineTick), nil
+}
+
+// deadlineTick is how late a connection's header, idle or body read
+// timeout may be enforced: 1 % of the 10 s header timeout.
+const deadlineTick = 100 * time.Millisecond
