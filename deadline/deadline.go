@@ -4,8 +4,8 @@
 // net/http sets a keep-alive connection's read deadline several times per
 // request: to the idle timeout after a response, to the header timeout when
 // the next request starts, then to none. Each one adds, moves or stops a
-// runtime timer, which measured 3-4 % of the throughput of a bodiless
-// forward-auth check on two cores (bench/load.sh). Here a deadline more
+// runtime timer: on two cores, a bare handler answered 3-4 % fewer
+// requests per second with those two timeouts than without. Here a deadline more
 // than two ticks away is only recorded; a sweep every tick puts the
 // expired ones on their sockets, at most a tick late. A deadline that is
 // near, or already past (net/http interrupts a background read that way),
@@ -30,8 +30,8 @@ type Listener struct {
 	closed bool
 }
 
-// NewListener wraps l. The sweep runs every tick until l is closed and its
-// last connection is.
+// NewListener wraps l; tick must be positive. The sweep runs every tick
+// until l is closed and its last connection is.
 func NewListener(l net.Listener, tick time.Duration) *Listener {
 	dl := &Listener{Listener: l, tick: tick, conns: make(map[*conn]struct{})}
 	dl.now.Store(time.Now().UnixNano())
