@@ -162,6 +162,14 @@ func TestHTTPServerTimeouts(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	addr := raw.Addr().String()
 
+	dial := func(t *testing.T) net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
 	// closedWithin reports whether the server closes c within d.
 	closedWithin := func(c net.Conn, d time.Duration) bool {
 		c.SetReadDeadline(time.Now().Add(d))
@@ -170,11 +178,7 @@ func TestHTTPServerTimeouts(t *testing.T) {
 	}
 
 	t.Run("keep-alive requests", func(t *testing.T) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := dial(t)
 		r := bufio.NewReader(c)
 		start := time.Now()
 		for i := range 200 {
@@ -199,11 +203,7 @@ func TestHTTPServerTimeouts(t *testing.T) {
 	})
 
 	t.Run("slow headers", func(t *testing.T) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := dial(t)
 		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n") // never finished
 		if !closedWithin(c, 3*time.Second) {
 			t.Fatal("a request whose headers never end was not cut off")
@@ -211,11 +211,7 @@ func TestHTTPServerTimeouts(t *testing.T) {
 	})
 
 	t.Run("idle connection", func(t *testing.T) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := dial(t)
 		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {
@@ -232,11 +228,7 @@ func TestHTTPServerTimeouts(t *testing.T) {
 	})
 
 	t.Run("busy connection outlives the idle timeout", func(t *testing.T) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := dial(t)
 		r := bufio.NewReader(c)
 		// Requests every 100 ms for a second: well past the idle
 		// timeout in all, never idle for as long.
