@@ -154,7 +154,18 @@ func TestHTTPServerTimeouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := &http.Server{
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == "POST" {
+				// A body deadline set the way Latchkey's handler sets
+				// one (server.observer): through the ResponseController.
+				http.NewResponseController(w).SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+				if _, err := io.ReadAll(r.Body); err != nil {
+					http.Error(w, "body: "+err.Error(), http.StatusRequestTimeout)
+					return
+				}
+			}
+			fmt.Fprint(w, "ok")
+		}),
 		ReadHeaderTimeout: 300 * time.Millisecond,
 		IdleTimeout:       400 * time.Millisecond,
 	}
@@ -207,6 +218,20 @@ func TestHTTPServerTimeouts(t *testing.T) {
 		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n") // never finished
 		if !closedWithin(c, 3*time.Second) {
 			t.Fatal("a request whose headers never end was not cut off")
+		}
+	})
+
+	t.Run("stalled body", func(t *testing.T) {
+		c := dial(t)
+		io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf") // 6 bytes never come
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("no answer to a stalled body: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestTimeout {
+			t.Fatalf("a stalled body got %d, want the handler's 408 after its read deadline", resp.StatusCode)
 		}
 	})
 
