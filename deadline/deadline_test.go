@@ -145,10 +145,13 @@ func TestClosedConnectionsAreForgotten(t *testing.T) {
 	}
 }
 
-// TestHTTPServerTimeouts runs net/http on a Listener: its header and idle
-// timeouts still close connections, while keep-alive requests, whose
-// handlers net/http interrupts a background read for, are not slowed.
-func TestHTTPServerTimeouts(t *testing.T) {
+// startServer serves a test handler with net/http's header and idle
+// timeouts (300 and 400 ms) on a Listener sweeping every tick, and returns
+// a dialer for it. POST bodies get a 300 ms read deadline, set the way
+// Latchkey's handler sets one (server.observer): through the
+// ResponseController; a body cut off by it is answered 408.
+func startServer(t *testing.T, tick time.Duration) (dial func(*testing.T) net.Conn) {
+	t.Helper()
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -156,8 +159,6 @@ func TestHTTPServerTimeouts(t *testing.T) {
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == "POST" {
-				// A body deadline set the way Latchkey's handler sets
-				// one (server.observer): through the ResponseController.
 				http.NewResponseController(w).SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 				if _, err := io.ReadAll(r.Body); err != nil {
 					http.Error(w, "body: "+err.Error(), http.StatusRequestTimeout)
@@ -169,49 +170,69 @@ func TestHTTPServerTimeouts(t *testing.T) {
 		ReadHeaderTimeout: 300 * time.Millisecond,
 		IdleTimeout:       400 * time.Millisecond,
 	}
-	go srv.Serve(NewListener(raw, 20*time.Millisecond))
+	go srv.Serve(NewListener(raw, tick))
 	t.Cleanup(func() { srv.Close() })
-	addr := raw.Addr().String()
-
-	dial := func(t *testing.T) net.Conn {
-		c, err := net.Dial("tcp", addr)
+	return func(t *testing.T) net.Conn {
+		c, err := net.Dial("tcp", raw.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
-	// closedWithin reports whether the server closes c within d.
-	closedWithin := func(c net.Conn, d time.Duration) bool {
-		c.SetReadDeadline(time.Now().Add(d))
-		_, err := io.Copy(io.Discard, c)
-		return err == nil // EOF: closed by the server; a timeout: still open
-	}
+}
 
-	t.Run("keep-alive requests", func(t *testing.T) {
-		c := dial(t)
-		r := bufio.NewReader(c)
-		start := time.Now()
-		for i := range 200 {
-			if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-				t.Fatal(err)
-			}
-			resp, err := http.ReadResponse(r, nil)
-			if err != nil {
-				t.Fatalf("request %d: %v", i, err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 || string(body) != "ok" {
-				t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
-			}
-		}
-		// Generous: a background read left waiting for a sweep would cost
-		// a tick (20 ms) per request, 4 s in all.
-		if d := time.Since(start); d > 2*time.Second {
-			t.Fatalf("200 keep-alive requests took %v", d)
-		}
-	})
+// get sends GET / on c and fails t unless the answer, read through r, is
+// 200 "ok" within 5 s.
+func get(t *testing.T, c net.Conn, r *bufio.Reader) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "ok" {
+		t.Fatalf("got %d %q, want 200 \"ok\"", resp.StatusCode, body)
+	}
+}
+
+// closedWithin reports whether the server closes c within d.
+func closedWithin(c net.Conn, d time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(d))
+	_, err := io.Copy(io.Discard, c)
+	return err == nil // EOF: closed by the server; a timeout: still open
+}
+
+// TestKeepAliveRequests sends many requests on one connection: after
+// each, net/http interrupts its background read with a past deadline and
+// clears it, which must leave the connection usable.
+func TestKeepAliveRequests(t *testing.T) {
+	c := startServer(t, 20*time.Millisecond)(t)
+	r := bufio.NewReader(c)
+	for range 200 {
+		get(t, c, r)
+	}
+}
+
+// TestNearDeadlinesGoToTheSocket: with a tick of an hour, net/http's 400 ms
+// idle timeout is near, so only the socket can enforce it.
+func TestNearDeadlinesGoToTheSocket(t *testing.T) {
+	c := startServer(t, time.Hour)(t)
+	get(t, c, bufio.NewReader(c))
+	if !closedWithin(c, 3*time.Second) {
+		t.Fatal("an idle connection was not closed: a near deadline waited for the sweep")
+	}
+}
+
+// TestHTTPServerTimeouts runs net/http on a Listener: its header, idle and
+// body timeouts still close connections, and only when they are due.
+func TestHTTPServerTimeouts(t *testing.T) {
+	dial := startServer(t, 20*time.Millisecond)
 
 	t.Run("slow headers", func(t *testing.T) {
 		c := dial(t)
@@ -237,12 +258,7 @@ func TestHTTPServerTimeouts(t *testing.T) {
 
 	t.Run("idle connection", func(t *testing.T) {
 		c := dial(t)
-		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		get(t, c, bufio.NewReader(c))
 		start := time.Now()
 		if !closedWithin(c, 3*time.Second) {
 			t.Fatal("an idle keep-alive connection was not closed")
@@ -257,15 +273,8 @@ func TestHTTPServerTimeouts(t *testing.T) {
 		r := bufio.NewReader(c)
 		// Requests every 100 ms for a second: well past the idle
 		// timeout in all, never idle for as long.
-		for i := range 10 {
-			if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-				t.Fatal(err)
-			}
-			resp, err := http.ReadResponse(r, nil)
-			if err != nil {
-				t.Fatalf("request %d: %v", i, err)
-			}
-			resp.Body.Close()
+		for range 10 {
+			get(t, c, r)
 			time.Sleep(100 * time.Millisecond)
 		}
 	})
