@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -334,9 +335,16 @@ func deref(s *string) string {
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
+// Bounds of the durations a time.Duration can hold, in the units the
+// server writes them in.
+const (
+	day        = 24 * time.Hour
+	maxDays    = int64(math.MaxInt64 / day)
+	maxSeconds = int64(math.MaxInt64 / time.Second)
+)
+
 // formatDuration writes d the way Latchkey reads it: "30d", "1h", "90s".
 func formatDuration(d time.Duration) string {
-	const day = 24 * time.Hour
 	switch {
 	case d == 0:
 		return "0s"
@@ -355,22 +363,22 @@ func formatDuration(d time.Duration) string {
 // parseDuration reads Latchkey's durations: Go's, plus whole days ("30d").
 func parseDuration(s string) (time.Duration, error) {
 	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.Atoi(n)
-		if err != nil || days < 0 {
+		days, err := strconv.ParseInt(n, 10, 64)
+		if err != nil || days < 0 || days > maxDays {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}
-		return time.Duration(days) * 24 * time.Hour, nil
+		return time.Duration(days) * day, nil
 	}
 	return time.ParseDuration(s)
 }
 
 // rateLimitFromHeaders reads RateLimit-Limit, -Remaining and -Reset; nil
-// when they are absent.
+// when they are absent or not counts.
 func rateLimitFromHeaders(h http.Header) *RateLimitStatus {
 	limit, err1 := strconv.Atoi(h.Get("RateLimit-Limit"))
 	remaining, err2 := strconv.Atoi(h.Get("RateLimit-Remaining"))
 	reset, err3 := strconv.ParseInt(h.Get("RateLimit-Reset"), 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil {
+	if err1 != nil || err2 != nil || err3 != nil || limit < 0 || remaining < 0 || reset < 0 || reset > maxSeconds {
 		return nil
 	}
 	return &RateLimitStatus{Limit: limit, Remaining: remaining, Reset: time.Duration(reset) * time.Second}

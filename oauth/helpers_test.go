@@ -40,7 +40,7 @@ func (c *clock) Advance(d time.Duration) {
 // HTTP server: the five OAuth endpoints, plus a protected route that
 // answers who a credential is, through the one verification pipeline.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	svc    *latchkey.Service
 	db     *sqlite.DB
 	dbPath string
@@ -71,14 +71,14 @@ func (b *syncBuffer) String() string {
 
 type envOption func(*oauth.Config)
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	return newEnvWith(t, latchkey.ServiceConfig{}, opts...)
 }
 
 // newEnvWith is newEnv with service settings (limits, limiter); the key
 // prefix and clock are always the test's.
-func newEnvWith(t *testing.T, sc latchkey.ServiceConfig, opts ...envOption) *env {
+func newEnvWith(t testing.TB, sc latchkey.ServiceConfig, opts ...envOption) *env {
 	t.Helper()
 	dir := t.TempDir()
 	e := &env{t: t, dbPath: filepath.Join(dir, "latchkey.db"), logs: &syncBuffer{}}

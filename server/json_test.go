@@ -72,30 +72,80 @@ func TestDescribe(t *testing.T) {
 	}
 }
 
-func FuzzDecodeCreateKey(f *testing.F) {
-	for _, b := range badCreateBodies {
-		if len(b.body) < 1000 {
-			f.Add([]byte(b.body))
-		}
-	}
-	f.Add([]byte(`{"name":"ok","environment":"test","permissions":["a:*"],"tenantIds":["t"],"expiresIn":"1h","rateLimit":{"limit":1,"window":"1m"},"meta":{"a":[1,{"b":null}]}}`))
-	f.Add([]byte(`{"name":"ok","expiresAt":"2030-01-01T00:00:00Z"}`))
-	f.Fuzz(func(t *testing.T, body []byte) {
-		r := httptest.NewRequest("POST", "/", strings.NewReader(string(body)))
-		r.Body = http.MaxBytesReader(httptest.NewRecorder(), r.Body, maxBodyBytes)
-		req, err := decode[createKeyRequest](r)
+// decodes is the decoder of an endpoint that checks nothing more.
+func decodes[T any](body string) error {
+	_, err := decodeBody[T](body)
+	return err
+}
+
+// bodyDecoders decode a body as each endpoint does, with the checks the
+// handler runs on the decoded request before it reaches the service.
+var bodyDecoders = []struct {
+	name   string
+	decode func(body string) error
+}{
+	{"create key", func(b string) error {
+		req, err := decodeBody[createKeyRequest](b)
 		if err == nil {
 			_, err = req.newKey(start)
 		}
+		return err
+	}},
+	{"patch key", func(b string) error {
+		req, err := decodeBody[patchKeyRequest](b)
+		if err == nil {
+			_, err = req.patch()
+		}
+		return err
+	}},
+	{"rotate key", decodes[rotateKeyRequest]},
+	{"verify key", decodes[verifyKeyRequest]},
+	{"create tenant", decodes[createTenantRequest]},
+	{"patch tenant", decodes[patchTenantRequest]},
+	{"create user", decodes[createUserRequest]},
+	{"patch user", func(b string) error {
+		req, err := decodeBody[patchUserRequest](b)
+		if err == nil {
+			_, err = req.patch()
+		}
+		return err
+	}},
+	{"create root key", decodes[createRootKeyRequest]},
+	{"create permission", decodes[createPermissionRequest]},
+	{"create OAuth client", decodes[createOAuthClientRequest]},
+	{"patch OAuth client", decodes[patchOAuthClientRequest]},
+}
+
+// FuzzDecodeBodies feeds every endpoint's body decoder (kind picks one):
+// whatever the bytes, the answer is a decoded request or a client error
+// with a short, printable message, never a panic or a server error.
+func FuzzDecodeBodies(f *testing.F) {
+	for _, b := range badCreateBodies {
+		if len(b.body) < 1000 {
+			f.Add(uint8(0), []byte(b.body))
+		}
+	}
+	f.Add(uint8(0), []byte(`{"name":"ok","environment":"test","permissions":["a:*"],"tenantIds":["t"],"expiresIn":"1h","rateLimit":{"limit":1,"window":"1m"},"meta":{"a":[1,{"b":null}]}}`))
+	f.Add(uint8(0), []byte(`{"name":"ok","expiresAt":"2030-01-01T00:00:00Z"}`))
+	f.Add(uint8(1), []byte(`{"name":null,"expiresAt":null,"rateLimit":{"limit":0,"window":"1s"},"meta":null}`))
+	f.Add(uint8(1), []byte(`{"expiresAt":"2030-01-01T00:00:00+02:00","permissions":null}`))
+	f.Add(uint8(2), []byte(`{"gracePeriod":"30d"}`))
+	f.Add(uint8(3), []byte(`{"key":"lk_live_x","permission":"a:b","tenantId":"t"}`))
+	f.Add(uint8(6), []byte(`{"id":"u","email":"a@b","password":"p","isAdmin":true,"tenantIds":["t"]}`))
+	f.Add(uint8(7), []byte(`{"email":null,"password":"x","isAdmin":null,"disabled":false}`))
+	f.Add(uint8(11), []byte(`{"name":"n","scopes":["a:b"],"disabled":true}`))
+	f.Fuzz(func(t *testing.T, kind uint8, body []byte) {
+		d := bodyDecoders[int(kind)%len(bodyDecoders)]
+		err := d.decode(string(body))
 		if err == nil {
 			return
 		}
 		var e *latchkey.Error
 		if !errors.As(err, &e) || (e.Code != latchkey.CodeValidationFailed && e.Code != latchkey.CodePayloadTooLarge) {
-			t.Fatalf("error %v (%T) is not a client error", err, err)
+			t.Fatalf("%s: error %v (%T) is not a client error", d.name, err, err)
 		}
 		if len(e.Message) > 300 || !utf8.ValidString(e.Message) {
-			t.Fatalf("message of %d bytes or invalid UTF-8: %q", len(e.Message), e.Message)
+			t.Fatalf("%s: message of %d bytes or invalid UTF-8: %q", d.name, len(e.Message), e.Message)
 		}
 	})
 }
