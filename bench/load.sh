@@ -339,12 +339,15 @@ median() {
   sort -n | awk '{ v[NR] = $1 } END { printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-# paired X Y: the median over the rounds of X's req/s over Y's in the same
-# round, which cancels load that other work puts on the machine for a while.
-paired() {
+# each X Y: X's req/s over Y's in the same round, one line per round.
+each() {
   local i
-  for i in $(seq "$ROUNDS"); do ratio "${per_round[$1.$i]}" "${per_round[$2.$i]}"; echo; done | median
+  for i in $(seq "$ROUNDS"); do ratio "${per_round[$1.$i]}" "${per_round[$2.$i]}"; echo; done
 }
+
+# paired X Y: the median of each X Y, which cancels load that other work
+# puts on the machine for a while.
+paired() { each "$1" "$2" | median; }
 
 # Server CPU per request, median over the rounds, for the targets measured
 # with their process.
@@ -378,6 +381,8 @@ printf '\nratios of the best rounds (req/s):'
 for r in "${ratio_order[@]}"; do printf '  %s = %s' "$r" "${ratios[$r]}"; done
 printf '\nmedian of the per-round ratios:  '
 for r in "${ratio_order[@]}"; do printf '  %s = %s' "$r" "${medians[$r]}"; done
+printf '\nper round, in order:             '
+for r in b/a h/a b/h; do printf '  %s = %s' "$r" "$(each "${r%/*}" "${r#*/}" | paste -sd, -)"; done
 printf '\nserver CPU per request (us, median of the rounds):'
 for n in "${cpu_order[@]}"; do printf '  %s = %s' "$n" "${cpu[$n]}"; done
 printf '\ntargets: b/a >= 0.90, d/c >= 1.2, stretch d/e >= 0.8; b with %s keys must not drop\n' "$KEYS"
