@@ -403,22 +403,15 @@ func TestUsageCounterIsExactUnderConcurrency(t *testing.T) {
 		t.Fatal(err)
 	}
 	const workers, perWorker = 16, 500
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range perWorker {
-				svc.Usage().Record(k.ID, c.Now().Add(time.Duration(w*perWorker+i)*time.Microsecond))
-				if i%100 == 0 {
-					if err := svc.Usage().Flush(ctx); err != nil {
-						t.Error(err)
-					}
-				}
+	concurrently(workers, perWorker, func(w, i int) bool {
+		svc.Usage().Record(k.ID, c.Now().Add(time.Duration(w*perWorker+i)*time.Microsecond))
+		if i%100 == 0 {
+			if err := svc.Usage().Flush(ctx); err != nil {
+				t.Error(err)
 			}
-		}()
-	}
-	wg.Wait()
+		}
+		return true
+	})
 	if err := svc.Usage().Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -435,6 +428,22 @@ func TestUsageCounterIsExactUnderConcurrency(t *testing.T) {
 	}
 }
 
+// concurrently runs use(w, i) for i in [0, perWorker) on each of workers
+// goroutines at once; a worker stops early when use returns false.
+func concurrently(workers, perWorker int, use func(w, i int) bool) {
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range perWorker {
+				if !use(w, i) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // TestVerifiedUsesAreExactUnderConcurrency counts uses the way the hot path
 // does (a cached key's own counter, without a lock) while flushes run and
 // the cache entry is replaced under the workers, so uses land in several
@@ -448,28 +457,21 @@ func TestVerifiedUsesAreExactUnderConcurrency(t *testing.T) {
 		t.Fatal(err)
 	}
 	const workers, perWorker = 8, 500
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range perWorker {
-				if _, err := svc.Verify(ctx, latchkey.VerifyRequest{Credential: secret}); err != nil {
-					t.Error(err)
-					return
-				}
-				switch {
-				case i%100 == 0:
-					if err := svc.Usage().Flush(ctx); err != nil {
-						t.Error(err)
-					}
-				case w == 0 && i%50 == 25:
-					svc.InvalidateKey(k.ID) // the next check caches a new record
-				}
+	concurrently(workers, perWorker, func(w, i int) bool {
+		if _, err := svc.Verify(ctx, latchkey.VerifyRequest{Credential: secret}); err != nil {
+			t.Error(err)
+			return false
+		}
+		switch {
+		case i%100 == 0:
+			if err := svc.Usage().Flush(ctx); err != nil {
+				t.Error(err)
 			}
-		}()
-	}
-	wg.Wait()
+		case w == 0 && i%50 == 25:
+			svc.InvalidateKey(k.ID) // the next check caches a new record
+		}
+		return true
+	})
 	if n := svc.Usage().Pending(k.ID); n == 0 {
 		t.Error("no uses pending before the last flush: Pending does not see the hot path's counters")
 	}
