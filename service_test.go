@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -394,17 +395,25 @@ func TestCheckPassword(t *testing.T) {
 	wantCode(t, err, latchkey.CodeValidationFailed)
 }
 
+// TestUsageCounterIsExactUnderConcurrency records uses of 100 keys from 16
+// goroutines while flushes run: none may be lost or counted twice, and each
+// key keeps the time of its own latest use.
 func TestUsageCounterIsExactUnderConcurrency(t *testing.T) {
 	svc, _, c := newService(t)
 	mustUser(t, svc, "u")
 	ctx := context.Background()
-	k, _, err := svc.CreateKey(ctx, "u", latchkey.NewKey{Name: "k"})
-	if err != nil {
-		t.Fatal(err)
+	keys := make([]*latchkey.Key, 100)
+	for i := range keys {
+		k, _, err := svc.CreateKey(ctx, "u", latchkey.NewKey{Name: fmt.Sprintf("k%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = k
 	}
 	const workers, perWorker = 16, 500
 	concurrently(workers, perWorker, func(w, i int) bool {
-		svc.Usage().Record(k.ID, c.Now().Add(time.Duration(w*perWorker+i)*time.Microsecond))
+		n := w*perWorker + i // use n is of key n % len(keys), at n µs
+		svc.Usage().Record(keys[n%len(keys)].ID, c.Now().Add(time.Duration(n)*time.Microsecond))
 		if i%100 == 0 {
 			if err := svc.Usage().Flush(ctx); err != nil {
 				t.Error(err)
@@ -415,16 +424,19 @@ func TestUsageCounterIsExactUnderConcurrency(t *testing.T) {
 	if err := svc.Usage().Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, err := svc.GetKey(ctx, "u", k.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.RequestCount != workers*perWorker {
-		t.Fatalf("requestCount = %d, want %d", got.RequestCount, workers*perWorker)
-	}
-	wantLast := c.Now().Add(time.Duration(workers*perWorker-1) * time.Microsecond)
-	if got.LastUsedAt == nil || !got.LastUsedAt.Equal(wantLast) {
-		t.Fatalf("lastUsedAt = %v, want %v", got.LastUsedAt, wantLast)
+	const uses = workers * perWorker
+	for j, k := range keys {
+		got, err := svc.GetKey(ctx, "u", k.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.RequestCount != uses/int64(len(keys)) {
+			t.Fatalf("key %d: requestCount = %d, want %d", j, got.RequestCount, uses/len(keys))
+		}
+		wantLast := c.Now().Add(time.Duration(uses-len(keys)+j) * time.Microsecond)
+		if got.LastUsedAt == nil || !got.LastUsedAt.Equal(wantLast) {
+			t.Fatalf("key %d: lastUsedAt = %v, want %v", j, got.LastUsedAt, wantLast)
+		}
 	}
 }
 

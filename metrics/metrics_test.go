@@ -24,6 +24,7 @@ func TestLabelsAreBoundedAndCountersMove(t *testing.T) {
 	m.Request("GET /api/v1/auth/api-keys/{id}", 200, time.Millisecond)
 	m.Request("", 404, time.Millisecond)
 	m.Request("GET /healthz", 0, time.Millisecond)
+	m.Request("GET /slow", 200, 3*time.Second)
 	m.Verified("VALID")
 	m.UsageFlushFailed()
 	m.CacheSize(func() latchkey.CacheStats { return latchkey.CacheStats{Keys: 3, Unknown: 1} })
@@ -43,6 +44,16 @@ func TestLabelsAreBoundedAndCountersMove(t *testing.T) {
 		`latchkey_http_requests_total{route="GET /api/v1/auth/api-keys/{id}",status="2xx"} 1`,
 		`latchkey_http_requests_total{route="unmatched",status="4xx"} 1`,
 		`latchkey_http_requests_total{route="GET /healthz",status="other"} 1`,
+		`latchkey_http_requests_total{route="GET /healthz",status="2xx"} 0`,
+		// Bucket bounds are inclusive; the sum is in seconds.
+		`latchkey_http_request_duration_seconds_bucket{route="GET /healthz",le="0.0005"} 0`,
+		`latchkey_http_request_duration_seconds_bucket{route="GET /healthz",le="0.001"} 1`,
+		`latchkey_http_request_duration_seconds_bucket{route="GET /healthz",le="+Inf"} 1`,
+		`latchkey_http_request_duration_seconds_sum{route="GET /healthz"} 0.001`,
+		`latchkey_http_request_duration_seconds_count{route="GET /healthz"} 1`,
+		`latchkey_http_request_duration_seconds_bucket{route="GET /slow",le="2.5"} 0`,
+		`latchkey_http_request_duration_seconds_bucket{route="GET /slow",le="+Inf"} 1`,
+		`latchkey_http_request_duration_seconds_sum{route="GET /slow"} 3`,
 		`latchkey_verifications_total{result="VALID"} 1`,
 		`latchkey_usage_flush_errors_total 1`,
 		`latchkey_credential_cache_entries{kind="key"} 3`,
@@ -103,6 +114,9 @@ func TestConcurrentRequestsAreAllCounted(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("missing %s", want)
 		}
+	}
+	if want := fmt.Sprintf(`latchkey_http_request_duration_seconds_count{route="GET /r0"} %d`, workers*each/5); !strings.Contains(text, want) {
+		t.Errorf("missing %s", want)
 	}
 	if want := fmt.Sprintf(`latchkey_verifications_total{result="VALID"} %d`, workers*each); !strings.Contains(text, want) {
 		t.Errorf("missing %s", want)
