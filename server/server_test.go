@@ -50,7 +50,7 @@ func (b *syncBuffer) String() string {
 
 // testEnv is a running server over a real SQLite store.
 type testEnv struct {
-	t     *testing.T
+	t     testing.TB
 	svc   *latchkey.Service
 	db    *sqlite.DB
 	path  string // the database file
@@ -62,14 +62,14 @@ type testEnv struct {
 
 var start = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func newTestEnv(t *testing.T, opts ...func(*Config)) *testEnv {
+func newTestEnv(t testing.TB, opts ...func(*Config)) *testEnv {
 	t.Helper()
 	return newTestEnvWith(t, latchkey.ServiceConfig{}, opts...)
 }
 
 // newTestEnvWith is newTestEnv with service settings (limits, limiter);
 // the key prefix and clock are always the test's.
-func newTestEnvWith(t *testing.T, sc latchkey.ServiceConfig, opts ...func(*Config)) *testEnv {
+func newTestEnvWith(t testing.TB, sc latchkey.ServiceConfig, opts ...func(*Config)) *testEnv {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "latchkey.db")
 	db, err := sqlite.Open(path)
@@ -190,7 +190,7 @@ func (e *testEnv) key(owner string, in latchkey.NewKey) (*latchkey.Key, string) 
 	return k, secret
 }
 
-func (r response) object(t *testing.T) map[string]any {
+func (r response) object(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -199,7 +199,7 @@ func (r response) object(t *testing.T) map[string]any {
 	return m
 }
 
-func (r response) array(t *testing.T) []map[string]any {
+func (r response) array(t testing.TB) []map[string]any {
 	t.Helper()
 	var a []map[string]any
 	if err := json.Unmarshal(r.body, &a); err != nil || a == nil {
@@ -208,7 +208,7 @@ func (r response) array(t *testing.T) []map[string]any {
 	return a
 }
 
-func wantStatus(t *testing.T, r response, status int) {
+func wantStatus(t testing.TB, r response, status int) {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("status = %d, want %d; body: %s", r.status, status, r.body)
@@ -219,7 +219,7 @@ func wantStatus(t *testing.T, r response, status int) {
 }
 
 // wantFields checks that m has exactly the given keys.
-func wantFields(t *testing.T, m map[string]any, keys ...string) {
+func wantFields(t testing.TB, m map[string]any, keys ...string) {
 	t.Helper()
 	var got []string
 	for k := range m {
@@ -237,7 +237,7 @@ var traceparentRE = regexp.MustCompile(`^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$`)
 
 // wantError checks an error response's status and exact default body shape
 // and returns its message.
-func wantError(t *testing.T, r response, status int, code string) string {
+func wantError(t testing.TB, r response, status int, code string) string {
 	t.Helper()
 	wantStatus(t, r, status)
 	m := r.object(t)
@@ -271,7 +271,7 @@ func wantError(t *testing.T, r response, status int, code string) string {
 	return msg
 }
 
-func wantMessage(t *testing.T, msg, want string) {
+func wantMessage(t testing.TB, msg, want string) {
 	t.Helper()
 	if !strings.Contains(msg, want) {
 		t.Fatalf("message %q does not contain %q", msg, want)
