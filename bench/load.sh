@@ -22,6 +22,9 @@
 #   ROUNDS=4 (every target is measured once per round, in reverse order in
 #   even rounds; the best round counts for req/s, and each ratio is also
 #   given as the median of its per-round ratios)
+#   PAIRS=16 PAIR_DURATION=3s (then a, h and b run back to back PAIRS times,
+#   PAIR_DURATION each, and b/a, h/a, b/h are also given as the median of
+#   those close runs; 0 skips them)
 #
 # Everything started here listens on 127.0.0.1 and is stopped on exit.
 # Results: a table on stdout and bench/out/load-<time>.json (gitignored).
@@ -33,6 +36,8 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 KEYS=${KEYS:-1000000}
 ROUNDS=${ROUNDS:-4}
+PAIRS=${PAIRS:-16}
+PAIR_DURATION=${PAIR_DURATION:-3s}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 outdir=$repo/bench/out
@@ -330,6 +335,37 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
+# ---- close pairs: a, h and b in short runs side by side -------------------------
+
+# On a shared VM a ratio of two runs scatters by ±15 % and more, from
+# round to round, so a median of four rounds still moves with one lucky or
+# unlucky run. Here a, h and b run back to back, PAIR_DURATION each, in
+# reverse order every other time, PAIRS times: many more ratios, each of
+# runs seconds apart, for a median that one run moves less.
+quick() {
+  wrk -t"$THREADS" -c"$CONNS" -d"$PAIR_DURATION" -H "Authorization: Bearer $api_key" "$1" |
+    awk '/^Requests\/sec:/ { print $2 }'
+}
+declare -A close_ratios
+if [ "$PAIRS" -gt 0 ]; then
+  log "$PAIRS close runs of a, h and b, $PAIR_DURATION each"
+  quick_targets=("a $base:$p_bare/" "h $base:$p_headers/" "b $base:$p_lk/auth/check")
+  for i in $(seq "$PAIRS"); do
+    declare -A q=()
+    idx="0 1 2"
+    [ $((i % 2)) -eq 1 ] || idx="2 1 0"
+    for j in $idx; do
+      read -r name url <<<"${quick_targets[$j]}"
+      q[$name]=$(quick "$url")
+      [ -n "${q[$name]}" ] || die "$name: wrk gave no result"
+    done
+    for r in b/a h/a b/h; do
+      close_ratios[$r]+="$(awk -v x="${q[${r%/*}]}" -v y="${q[${r#*/}]}" 'BEGIN { printf "%.3f", x / y }') "
+    done
+    log "$(printf 'close run %2d: a %6.0f  h %6.0f  b %6.0f req/s' "$i" "${q[a]}" "${q[h]}" "${q[b]}")"
+  done
+fi
+
 # ---- report --------------------------------------------------------------------
 
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.3f", x / y }'; }
@@ -383,6 +419,10 @@ printf '\nmedian of the per-round ratios:  '
 for r in "${ratio_order[@]}"; do printf '  %s = %s' "$r" "${medians[$r]}"; done
 printf '\nper round, in order:             '
 for r in b/a h/a b/h; do printf '  %s = %s' "$r" "$(each "${r%/*}" "${r#*/}" | paste -sd, -)"; done
+if [ "$PAIRS" -gt 0 ]; then
+  printf '\nmedian of %s close runs (%s each):' "$PAIRS" "$PAIR_DURATION"
+  for r in b/a h/a b/h; do printf '  %s = %s' "$r" "$(printf '%s\n' ${close_ratios[$r]} | median)"; done
+fi
 printf '\nserver CPU per request (us, median of the rounds):'
 for n in "${cpu_order[@]}"; do printf '  %s = %s' "$n" "${cpu[$n]}"; done
 printf '\ntargets: b/a >= 0.90, d/c >= 1.2, stretch d/e >= 0.8; b with %s keys must not drop\n' "$KEYS"
@@ -408,6 +448,10 @@ json=$outdir/load-$stamp.json
   printf '},\n  "medianRoundRatios": {'
   sep=""
   for r in "${ratio_order[@]}"; do printf '%s"%s": %s' "$sep" "$r" "${medians[$r]}"; sep=", "; done
+  printf '},\n  "closeRuns": {"count": %s, "duration": "%s"' "$PAIRS" "$PAIR_DURATION"
+  for r in b/a h/a b/h; do
+    printf ', "%s": [%s]' "$r" "$(printf '%s\n' ${close_ratios[$r]:-} | paste -sd, -)"
+  done
   printf '},\n  "serverCpuUsPerRequest": {'
   sep=""
   for n in "${cpu_order[@]}"; do printf '%s"%s": %s' "$sep" "$n" "${cpu[$n]}"; sep=", "; done
