@@ -1,7 +1,6 @@
 package oauth_test
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/internal/testlog"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/sqlite"
 )
@@ -49,24 +49,7 @@ type env struct {
 	oauth  *oauth.Server
 	http   *httptest.Server
 	url    string
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs   *testlog.Buffer
 }
 
 type envOption func(*oauth.Config)
@@ -81,7 +64,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 func newEnvWith(t testing.TB, sc latchkey.ServiceConfig, opts ...envOption) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, dbPath: filepath.Join(dir, "latchkey.db"), logs: &syncBuffer{}}
+	e := &env{t: t, dbPath: filepath.Join(dir, "latchkey.db"), logs: &testlog.Buffer{}}
 	e.clock = &clock{now: time.Now().UTC().Truncate(time.Second)}
 	var err error
 	if e.db, err = sqlite.Open(e.dbPath); err != nil {

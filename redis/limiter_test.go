@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -20,6 +19,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/internal/testlog"
 	"github.com/latchkey/latchkey/ratelimit"
 )
 
@@ -226,24 +226,6 @@ func TestBucketsExpireAfterTheirWindow(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects log output from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *lockedBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedBuffer) count(s string) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return strings.Count(w.b.String(), s)
-}
-
 // switchableRedis is a real TCP endpoint in front of the test Redis that
 // can be taken down (connections refused, open ones cut) and brought back
 // on the same port.
@@ -310,7 +292,7 @@ func (s *switchableRedis) down() {
 func TestFallsBackPerNodeWhileRedisIsDownAndRecovers(t *testing.T) {
 	requireRedis(t)
 	prefix := testPrefix(t)
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	red := newSwitchableRedis(t)
 	l, err := Open("redis://"+red.addr, Options{Prefix: prefix, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	if err != nil {
@@ -338,8 +320,8 @@ func TestFallsBackPerNodeWhileRedisIsDownAndRecovers(t *testing.T) {
 	if allowed != limit.Limit || !l.Degraded() || l.FallbackDecisions() != 50 {
 		t.Fatalf("with Redis down: %d admitted, degraded %v, %d fallback decisions", allowed, l.Degraded(), l.FallbackDecisions())
 	}
-	if n := logs.count("redis unavailable, limiting per node"); n != 1 {
-		t.Fatalf("outage logged %d times, want once:\n%s", n, logs.b.String())
+	if n := strings.Count(logs.String(), "redis unavailable, limiting per node"); n != 1 {
+		t.Fatalf("outage logged %d times, want once:\n%s", n, logs.String())
 	}
 
 	// Back: within a probe interval decisions are shared again.
@@ -352,8 +334,8 @@ func TestFallsBackPerNodeWhileRedisIsDownAndRecovers(t *testing.T) {
 	if l.Degraded() {
 		t.Fatalf("still degraded %v after Redis came back", 3*probeEvery)
 	}
-	if n := logs.count("redis available again"); n != 1 {
-		t.Fatalf("recovery logged %d times, want once:\n%s", n, logs.b.String())
+	if n := strings.Count(logs.String(), "redis available again"); n != 1 {
+		t.Fatalf("recovery logged %d times, want once:\n%s", n, logs.String())
 	}
 	before := l.FallbackDecisions()
 	if _, err := l.Allow(ctx, "key:shared", limit, time.Now()); err != nil {
@@ -374,7 +356,7 @@ func TestFallsBackPerNodeWhileRedisIsDownAndRecovers(t *testing.T) {
 	if !l.Degraded() {
 		t.Fatal("not degraded after Redis went away")
 	}
-	if n := logs.count("redis unavailable, limiting per node"); n != 2 {
+	if n := strings.Count(logs.String(), "redis unavailable, limiting per node"); n != 2 {
 		t.Fatalf("second outage logged %d times in all, want 2", n)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/internal/testlog"
 	"github.com/latchkey/latchkey/ratelimit"
 )
 
@@ -95,7 +96,7 @@ func readmeBlock(t *testing.T, after, lang string) string {
 func startFrontProxy(t *testing.T, cmd *exec.Cmd, listen string, stop os.Signal) string {
 	t.Helper()
 	name := cmd.Path
-	var output syncBuffer
+	var output testlog.Buffer
 	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/internal/testlog"
 	"github.com/latchkey/latchkey/sqlite"
 )
 
@@ -30,24 +31,6 @@ func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now
 
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
-// syncBuffer collects log output written from handler goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testEnv is a running server over a real SQLite store.
 type testEnv struct {
 	t     testing.TB
@@ -57,7 +40,7 @@ type testEnv struct {
 	clock *clock
 	srv   *httptest.Server
 	root  string // root key with scope "*"
-	logs  *syncBuffer
+	logs  *testlog.Buffer
 }
 
 var start = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -80,7 +63,7 @@ func newTestEnvWith(t testing.TB, sc latchkey.ServiceConfig, opts ...func(*Confi
 	c := &clock{now: start}
 	sc.KeyPrefix, sc.Now = "tb", c.Now
 	svc := latchkey.NewService(db, sc)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	cfg := Config{
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Ready:  db.Ping,
@@ -403,7 +386,7 @@ func TestTraceparent(t *testing.T) {
 }
 
 func TestPanicIsInternalError(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	rs := &responder{log: slog.New(slog.NewTextHandler(logs, nil))}
 	h := &observer{next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		panic("boom: secret internals")
@@ -421,7 +404,7 @@ func TestPanicIsInternalError(t *testing.T) {
 }
 
 func TestInternalErrorsAreNotSent(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	rs := &responder{log: slog.New(slog.NewTextHandler(logs, nil))}
 	h := &observer{next: rs.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return errorString("pq: password authentication failed for user latchkey")

@@ -23,6 +23,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/apikey"
+	"github.com/latchkey/latchkey/internal/testlog"
 )
 
 // TestCluster runs three `latchkey serve` processes of the real binary on
@@ -289,7 +290,7 @@ type node struct {
 	name   string
 	url    string
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testlog.Buffer
 	done   chan error
 	once   sync.Once
 	err    error
@@ -298,7 +299,7 @@ type node struct {
 // startNode starts the binary with e and waits until /healthz answers.
 func startNode(t *testing.T, exe, name string, e env) *node {
 	t.Helper()
-	n := &node{name: name, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	n := &node{name: name, stderr: &testlog.Buffer{}, done: make(chan error, 1)}
 	n.cmd = exec.Command(exe, "serve")
 	n.cmd.Env = processEnv(e)
 	n.cmd.Dir = t.TempDir()

@@ -6,32 +6,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
 // keyRE is SPEC §4's secret-scanner regexp, anchored to a whole line.
 var keyRE = regexp.MustCompile(`^[a-z0-9]{1,12}_(live|test|root)_[0-9A-Za-z]{32}$`)
-
-// syncBuffer is a bytes.Buffer safe for a running server to write while the
-// test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // env is a fake process environment.
 type env map[string]string

@@ -17,13 +17,14 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/apikey"
+	"github.com/latchkey/latchkey/internal/testlog"
 )
 
 // testServer is `latchkey serve` running in-process on a free port.
 type testServer struct {
 	url    string
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *testlog.Buffer
+	stderr *testlog.Buffer
 	cancel context.CancelFunc
 	done   chan error
 
@@ -36,7 +37,7 @@ type testServer struct {
 func startServer(t *testing.T, e env, args ...string) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &testServer{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	s := &testServer{stdout: &testlog.Buffer{}, stderr: &testlog.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	argv := append([]string{"latchkey", "serve", "--addr", "127.0.0.1:0"}, args...)
 	go func() { s.done <- run(ctx, argv, e.getenv, strings.NewReader(""), s.stdout, s.stderr) }()
 	t.Cleanup(func() {
