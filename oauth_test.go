@@ -49,7 +49,7 @@ func TestCreateOAuthClient(t *testing.T) {
 	_, other, _ := svc.CreateOAuthClient(ctx, latchkey.NewOAuthClient{Name: "other", Scopes: []string{"a"}})
 	for _, bad := range []struct{ id, secret string }{
 		{c.ID, other},
-		{c.ID, secret[:len(secret)-1] + "0"},
+		{c.ID, withLastChanged(secret)},
 		{c.ID, ""},
 		{c.ID, strings.Repeat("x", 10000)},
 		{"client_nope", secret},
@@ -149,4 +149,14 @@ func TestGrantedScopes(t *testing.T) {
 	if !slices.Equal(got, []string{"messages:send", "billing:read"}) {
 		t.Fatalf("GrantedScopes = %v", got)
 	}
+}
+
+// withLastChanged returns s with its last character replaced by another one
+// (a fixed replacement would leave one secret in 62 unchanged).
+func withLastChanged(s string) string {
+	last := "0"
+	if strings.HasSuffix(s, last) {
+		last = "1"
+	}
+	return s[:len(s)-1] + last
 }

@@ -53,7 +53,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{name: "semicolon separator", body: "grant_type=client_credentials;client_id=" + id, status: 400, code: "invalid_request"},
 		{name: "invalid UTF-8", body: post + "&foo=%ff%fe", status: 400, code: "invalid_request"},
 		{name: "too many parameters", body: post + manyParams(40), status: 400, code: "invalid_request"},
-		{name: "body over 1 MiB", body: post + "&pad=" + strings.Repeat("a", 1<<20), status: 400, code: "invalid_request"},
+		{name: "body over 1 MiB", body: post + "&pad=" + strings.Repeat("a", 1<<20), status: 413, code: "invalid_request"},
 		{name: "Basic and client_secret in the body", body: good + "&client_secret=" + secret, header: []string{"Authorization", basic(id, secret)}, status: 400, code: "invalid_request"},
 		{name: "Basic and a different client_id", body: good + "&client_id=client_other", header: []string{"Authorization", basic(id, secret)}, status: 400, code: "invalid_request"},
 		{name: "two Authorization headers", body: good, header: []string{"Authorization", basic(id, secret), "Authorization", basic(id, secret)}, status: 400, code: "invalid_request"},
@@ -68,7 +68,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{name: "client_id without secret", body: good + "&client_id=" + id, status: 401, code: "invalid_client", challenge: true},
 		{name: "wrong secret in the body", body: good + "&client_id=" + id + "&client_secret=lk_secret_0000000000000000000000000000000", status: 401, code: "invalid_client", challenge: true},
 		{name: "another client's secret", body: good, header: []string{"Authorization", basic(id, disabledSecret)}, status: 401, code: "invalid_client", challenge: true},
-		{name: "wrong secret by Basic", body: good, header: []string{"Authorization", basic(id, secret[:len(secret)-1]+"x")}, status: 401, code: "invalid_client", challenge: true},
+		{name: "wrong secret by Basic", body: good, header: []string{"Authorization", basic(id, withLastChanged(secret))}, status: 401, code: "invalid_client", challenge: true},
 		{name: "unknown client", body: good, header: []string{"Authorization", basic("client_nobody", secret)}, status: 401, code: "invalid_client", challenge: true},
 		{name: "Basic not base64", body: good, header: []string{"Authorization", "Basic !!!"}, status: 401, code: "invalid_client", challenge: true},
 		{name: "Basic without colon", body: good, header: []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(id))}, status: 401, code: "invalid_client", challenge: true},
@@ -281,4 +281,14 @@ func TestUnavailableDatabase(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "oauth request failed") {
 		t.Errorf("the cause was not logged: %s", e.logs.String())
 	}
+}
+
+// withLastChanged returns s with its last character replaced by another one
+// (a fixed replacement would leave one secret in 62 unchanged).
+func withLastChanged(s string) string {
+	last := "x"
+	if strings.HasSuffix(s, last) {
+		last = "y"
+	}
+	return s[:len(s)-1] + last
 }

@@ -63,6 +63,11 @@ func oauthErr(code, description string) *oauthError {
 	return &oauthError{code: code, description: description}
 }
 
+// errBodyTooLarge answers a body over maxBodyBytes: 413, as every endpoint
+// of Latchkey's does (SPEC §5), with the RFC 6749 body of these endpoints.
+var errBodyTooLarge = &oauthError{code: errInvalidRequest, description: "the request body must be at most 1 MiB",
+	status: http.StatusRequestEntityTooLarge}
+
 // Limits on request parameters. Latchkey's own values are far shorter.
 const (
 	maxBodyBytes  = 1 << 20
@@ -87,7 +92,7 @@ func parseForm(contentType string, body []byte) (form, *oauthError) {
 		return nil, oauthErr(errInvalidRequest, "the request body must be UTF-8")
 	}
 	if len(body) > maxBodyBytes {
-		return nil, oauthErr(errInvalidRequest, "the request body must be at most 1 MiB")
+		return nil, errBodyTooLarge
 	}
 	values, err := url.ParseQuery(string(body))
 	if err != nil {

@@ -226,7 +226,7 @@ func (s *Server) clientEndpoint(fn func(w http.ResponseWriter, r *http.Request, 
 			if err != nil {
 				var mbe *http.MaxBytesError
 				if errors.As(err, &mbe) {
-					return oauthErr(errInvalidRequest, "the request body must be at most 1 MiB")
+					return errBodyTooLarge
 				}
 				return oauthErr(errInvalidRequest, "the request body could not be read")
 			}
@@ -298,7 +298,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func (s *Server) JWKSHandler() http.Handler {
 	return s.getEndpoint(func(ctx context.Context) (any, error) {
 		return s.keys.jwks(ctx)
-	}, "public, max-age=60")
+	}, "public, max-age="+strconv.Itoa(int(jwksMaxAge.Seconds())))
 }
 
 // MetadataHandler serves GET /.well-known/oauth-authorization-server

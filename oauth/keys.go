@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,12 +21,25 @@ import (
 const algorithm = "ES256"
 
 // How often a node rereads the signing keys (to learn of a rotation done
-// by another node or the CLI), and at most how often an unknown kid may
-// force a reread: random kids must not turn into database load.
+// by another node or the CLI): for verifying, and at most how often an
+// unknown kid may force a reread (random kids must not turn into database
+// load); and for the JWK Set it serves.
 const (
 	keyRefreshInterval = 10 * time.Second
 	keyForcedRefresh   = time.Second
+	jwksRefresh        = time.Second
 )
+
+// jwksMaxAge is how long a verifier or an HTTP cache may keep a JWK Set
+// (its Cache-Control max-age).
+const jwksMaxAge = 60 * time.Second
+
+// PublishLead is how long a new signing key is in the store before any
+// node signs with it: as long as a node may serve a JWK Set read before
+// (jwksRefresh) plus how long that may be cached (jwksMaxAge). A verifier
+// therefore never meets a kid that the JWK Set it holds, or fetches again,
+// lacks.
+const PublishLead = jwksRefresh + jwksMaxAge
 
 // publishedKey is the public half of a signing key.
 type publishedKey struct {
@@ -41,8 +55,8 @@ type keyring struct {
 	store  latchkey.OAuthStore
 	sealer *sealer
 	// retention is how long a retired key stays published and accepted:
-	// the token lifetime plus the verification leeway, so every token it
-	// signed has expired by then.
+	// it may sign for PublishLead after its retirement, and its tokens
+	// live for the token lifetime plus the verification leeway.
 	retention time.Duration
 	now       func() time.Time // the service clock, for retention
 	clock     func() time.Time // wall clock, for cache freshness
@@ -54,13 +68,14 @@ type keyring struct {
 	privateKey map[string]*ecdsa.PrivateKey
 }
 
-func newKeyring(store latchkey.OAuthStore, kek []byte, retention time.Duration, now func() time.Time) (*keyring, error) {
+// newKeyring returns the keyring of store for tokens that live for ttl.
+func newKeyring(store latchkey.OAuthStore, kek []byte, ttl time.Duration, now func() time.Time) (*keyring, error) {
 	s, err := newSealer(kek)
 	if err != nil {
 		return nil, err
 	}
 	return &keyring{
-		store: store, sealer: s, retention: retention, now: now, clock: time.Now,
+		store: store, sealer: s, retention: PublishLead + ttl + Leeway, now: now, clock: time.Now,
 		privateKey: map[string]*ecdsa.PrivateKey{},
 	}, nil
 }
@@ -114,6 +129,7 @@ func (kr *keyring) init(ctx context.Context) error {
 
 // rotate makes a new key the active one, retires the previous one and
 // deletes keys retired so long ago that all their tokens have expired.
+// The new key is published at once and signs from PublishLead on.
 func (kr *keyring) rotate(ctx context.Context) (*latchkey.SigningKey, error) {
 	k, priv, err := kr.generate()
 	if err != nil {
@@ -159,20 +175,43 @@ func (kr *keyring) open(k *latchkey.SigningKey) (*ecdsa.PrivateKey, error) {
 	return priv, nil
 }
 
-// signer returns the active key, read from the store at every call so a
-// rotation anywhere takes effect for the very next token.
+// signer returns the key to sign with: the newest one published for at
+// least PublishLead, or, before any is that old (a new deployment), the
+// first one. The keys are read from the store at every call, so every node
+// moves to a rotated key at the same moment. It also makes sure this
+// node's JWK Set lists that key, whatever the clocks of the nodes say.
 func (kr *keyring) signer(ctx context.Context) (string, *ecdsa.PrivateKey, error) {
-	keys, err := kr.store.SigningKeys(ctx)
+	keys, err := kr.store.SigningKeys(ctx) // each key replaced the next one
 	if err != nil {
 		return "", nil, err
 	}
-	for _, k := range keys {
-		if k.RetiredAt == nil {
-			priv, err := kr.open(k)
-			return k.ID, priv, err
+	if len(keys) == 0 {
+		return "", nil, errors.New("no OAuth signing key")
+	}
+	published := kr.now().Add(-PublishLead)
+	k := keys[len(keys)-1]
+	for _, c := range keys {
+		if !c.CreatedAt.After(published) {
+			k = c
+			break
 		}
 	}
-	return "", nil, errors.New("no active OAuth signing key")
+	kr.mu.Lock()
+	if !slices.ContainsFunc(kr.keys, func(p publishedKey) bool { return p.id == k.ID }) {
+		err = kr.publish(keys)
+	}
+	kr.mu.Unlock()
+	if err != nil {
+		return "", nil, err
+	}
+	priv, err := kr.open(k)
+	if err != nil && k != keys[0] {
+		// The key-encryption key was replaced and the key rotated since
+		// (the way out of a lost one): the active key is all that opens.
+		k = keys[0]
+		priv, err = kr.open(k)
+	}
+	return k.ID, priv, err
 }
 
 // load rereads the published keys. Caller holds mu.
@@ -181,6 +220,11 @@ func (kr *keyring) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return kr.publish(stored)
+}
+
+// publish makes stored the published keys. Caller holds mu.
+func (kr *keyring) publish(stored []*latchkey.SigningKey) error {
 	keys := make([]publishedKey, 0, len(stored))
 	for _, k := range stored {
 		pub, err := x509.ParsePKIXPublicKey(k.PublicKey)
@@ -241,7 +285,7 @@ func (kr *keyring) publicKey(ctx context.Context, kid string) (*ecdsa.PublicKey,
 func (kr *keyring) jwks(ctx context.Context) (*jose.JSONWebKeySet, error) {
 	kr.mu.Lock()
 	defer kr.mu.Unlock()
-	if kr.clock().Sub(kr.loadedAt) >= keyRefreshInterval {
+	if kr.clock().Sub(kr.loadedAt) >= jwksRefresh {
 		if err := kr.load(ctx); err != nil && kr.loadedAt.IsZero() {
 			return nil, err
 		}

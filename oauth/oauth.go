@@ -13,8 +13,11 @@
 //   - Signing keys are P-256; the kid is the key's RFC 7638 thumbprint. The
 //     private half is stored sealed (AES-256-GCM) with a key-encryption key
 //     kept outside the database (see LoadOrCreateKeyFile).
-//   - A retired signing key stays in the JWK Set for the token lifetime
-//     plus the verification leeway after its retirement, then disappears.
+//   - A new signing key is in the JWK Set for PublishLead (61 s) before
+//     any node signs with it, so no verifier meets a kid its JWK Set lacks;
+//     the key it replaces signs until then. A retired key stays in the JWK
+//     Set for PublishLead plus the token lifetime plus the verification
+//     leeway after its retirement, then disappears.
 //   - Failed client authentications are limited per client address (10 a
 //     minute by default); past the limit the endpoints answer 429 with an
 //     RFC 6749-shaped body, {"error": "slow_down", ...}, and Retry-After,
@@ -91,7 +94,7 @@ func New(ctx context.Context, svc *latchkey.Service, store latchkey.OAuthStore, 
 	if err != nil {
 		return nil, err
 	}
-	kr, err := newKeyring(store, cfg.KeyEncryptionKey, cfg.TokenTTL+Leeway, cfg.Now)
+	kr, err := newKeyring(store, cfg.KeyEncryptionKey, cfg.TokenTTL, cfg.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +163,7 @@ func RotateSigningKey(ctx context.Context, store latchkey.OAuthStore, cfg Config
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	kr, err := newKeyring(store, cfg.KeyEncryptionKey, cfg.TokenTTL+Leeway, cfg.Now)
+	kr, err := newKeyring(store, cfg.KeyEncryptionKey, cfg.TokenTTL, cfg.Now)
 	if err != nil {
 		return "", err
 	}

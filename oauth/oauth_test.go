@@ -493,21 +493,34 @@ func TestSigningKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	retiredAt := e.clock.Now()
-	fresh := e.token(id, secret)
-	if kidOf(fresh) != newKid || newKid == oldKid {
-		t.Fatalf("token after rotation has kid %s, want the new key %s", kidOf(fresh), newKid)
-	}
-	if got := kids(); !slices.Equal(got, []string{newKid, oldKid}) {
+	// The new key is published at once, and signs only once it has been
+	// published for PublishLead: until then the old one signs.
+	if got := kids(); !slices.Equal(got, []string{newKid, oldKid}) || newKid == oldKid {
 		t.Fatalf("JWKS after rotation = %v, want new then old", got)
 	}
-	for _, tok := range []string{old, fresh} {
+	e.clock.Advance(oauth.PublishLead - time.Second)
+	if tok := e.token(id, secret); kidOf(tok) != oldKid {
+		t.Fatalf("token just before the new key signs has kid %s, want the old key %s", kidOf(tok), oldKid)
+	}
+	lastOld := e.token(id, secret)
+	e.clock.Advance(time.Second)
+	fresh := e.token(id, secret)
+	if kidOf(fresh) != newKid {
+		t.Fatalf("token once the new key was published for PublishLead has kid %s, want %s", kidOf(fresh), newKid)
+	}
+	for _, tok := range []string{old, lastOld, fresh} {
 		if code := e.verifyCode(tok); code != "" {
 			t.Fatalf("Verify after rotation = %s", code)
 		}
 	}
 
-	// The old key is published until every token it signed has expired.
+	// The old key is published until every token it signed has expired:
+	// the last one, signed PublishLead after its retirement, lives for the
+	// token lifetime plus the leeway.
 	e.clock.Advance(time.Hour + oauth.Leeway - time.Second)
+	if code := e.verifyCode(lastOld); code != "" {
+		t.Fatalf("Verify of the old key's last token just before it expires = %s", code)
+	}
 	if got := kids(); !slices.Equal(got, []string{newKid, oldKid}) {
 		t.Fatalf("JWKS just before the old key's last token expires = %v", got)
 	}
@@ -515,7 +528,7 @@ func TestSigningKeyRotation(t *testing.T) {
 	if got := kids(); !slices.Equal(got, []string{newKid}) {
 		t.Fatalf("JWKS once the old key's tokens expired = %v, want only the new key", got)
 	}
-	if !e.clock.Now().After(retiredAt.Add(time.Hour)) {
+	if !e.clock.Now().After(retiredAt.Add(oauth.PublishLead + time.Hour + oauth.Leeway)) {
 		t.Fatal("clock arithmetic")
 	}
 	if code := e.verifyCode(old); code != latchkey.CodeInvalidAPIKey {
@@ -550,12 +563,14 @@ func TestSigningKeyRotation(t *testing.T) {
 	}
 }
 
-// A rotation done elsewhere (the CLI, another node) is used for the very
-// next token, and its key is found by the verifier through an unknown kid.
+// A rotation done elsewhere (the CLI, another node) signs once it has been
+// published for PublishLead, on this node as on the one that rotated; this
+// node's JWK Set lists the key by then, and its verifier finds the key
+// through the unknown kid.
 func TestRotationByAnotherProcess(t *testing.T) {
 	e := newEnv(t)
 	id, secret := e.client("svc", "", "a")
-	before := e.token(id, secret) // warms the verifier's key cache
+	before := e.token(id, secret) // warms the verifier's key cache and the JWK Set
 	if code := e.verifyCode(before); code != "" {
 		t.Fatal(code)
 	}
@@ -563,9 +578,19 @@ func TestRotationByAnotherProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.clock.Advance(oauth.PublishLead)
 	after := e.token(id, secret)
 	if h, _ := segments(t, after); h["kid"] != kid {
 		t.Fatalf("token after an outside rotation has kid %v, want %s", h["kid"], kid)
+	}
+	// Only the service clock moved, so this node's JWK Set may be as old as
+	// its refresh allows: signing made it list the key.
+	listed := false
+	for _, k := range e.get("/.well-known/jwks.json").body["keys"].([]any) {
+		listed = listed || k.(map[string]any)["kid"] == kid
+	}
+	if !listed {
+		t.Fatalf("the JWK Set served right after a token signed with %s does not list it", kid)
 	}
 	if code := e.verifyCode(after); code != "" {
 		t.Fatalf("Verify of a token signed by a key rotated in elsewhere: %s", code)
@@ -583,11 +608,18 @@ func TestWrongKeyEncryptionKeyFailsAtStartAndRotationRecovers(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "signing-keys rotate") {
 		t.Fatalf("New with the wrong key-encryption key: %v", err)
 	}
-	if _, err := oauth.RotateSigningKey(t.Context(), e.db, cfg); err != nil {
+	kid, err := oauth.RotateSigningKey(t.Context(), e.db, cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := oauth.New(t.Context(), e.svc, e.db, cfg); err != nil {
+	srv, err := oauth.New(t.Context(), e.svc, e.db, cfg)
+	if err != nil {
 		t.Fatalf("New after rotating with the new key-encryption key: %v", err)
+	}
+	// The old key no longer opens, so the new one signs at once rather
+	// than after PublishLead.
+	if signing, _, _ := oauth.ActiveKey(t, srv); signing != kid {
+		t.Fatalf("signing with %s right after the recovery, want the new key %s", signing, kid)
 	}
 }
 

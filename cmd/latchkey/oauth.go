@@ -130,8 +130,8 @@ func runSigningKeysRotate(ctx context.Context, c *cli, fs *flag.FlagSet, args []
 	// The oauth package rotates on the store directly; the Service records it.
 	latchkey.NewService(store, latchkey.ServiceConfig{KeyPrefix: cfg.KeyPrefix}).
 		RecordAudit(ctx, latchkey.AuditSigningKeyRotate, kid, nil)
-	fmt.Fprintf(c.stderr, "new OAuth signing key %s is active; the previous one stays in the JWK Set until its tokens expire (%s)\n",
-		kid, latchkey.FormatDuration(cfg.TokenTTL+oauth.Leeway))
+	fmt.Fprintf(c.stderr, "new OAuth signing key %s is published and signs in %s; the previous one signs until then and stays in the JWK Set until its tokens expire (%s)\n",
+		kid, latchkey.FormatDuration(oauth.PublishLead), latchkey.FormatDuration(oauth.PublishLead+cfg.TokenTTL+oauth.Leeway))
 	_, err = fmt.Fprintln(c.stdout, kid)
 	return err
 }

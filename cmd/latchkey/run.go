@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/oauth"
 )
 
 // cli is what every command gets from run: the process's environment and
@@ -43,7 +44,7 @@ var commands = []command{
 	{"permissions create", "NAME [--description D]", "add a permission to the catalog; prints its name", runPermissionsCreate},
 	{"permissions list", "[--json]", "list the permission catalog", runPermissionsList},
 	{"oauth-clients create", "--name N --scopes a,b [--tenant ID]", "create an OAuth client; prints only {\"clientId\", \"clientSecret\"}", runOAuthClientsCreate},
-	{"signing-keys rotate", "", "start a new OAuth token signing key; prints its kid", runSigningKeysRotate},
+	{"signing-keys rotate", "", "start a new OAuth token signing key (published at once, signing " + latchkey.FormatDuration(oauth.PublishLead) + " later); prints its kid", runSigningKeysRotate},
 	{"version", "", "print the version", runVersion},
 }
 
