@@ -49,8 +49,9 @@ type publishedKey struct {
 }
 
 // keyring holds the signing keys: it generates, seals, rotates and looks
-// them up. Public keys are cached and reread every keyRefreshInterval;
-// opened private keys are cached by kid (a kid never changes its key).
+// them up. Public keys are cached and reread every keyRefreshInterval
+// (every jwksRefresh for the JWK Set); opened private keys are cached by
+// kid (a kid never changes its key).
 type keyring struct {
 	store  latchkey.OAuthStore
 	sealer *sealer
@@ -196,14 +197,6 @@ func (kr *keyring) signer(ctx context.Context) (string, *ecdsa.PrivateKey, error
 			break
 		}
 	}
-	kr.mu.Lock()
-	if !slices.ContainsFunc(kr.keys, func(p publishedKey) bool { return p.id == k.ID }) {
-		err = kr.publish(keys)
-	}
-	kr.mu.Unlock()
-	if err != nil {
-		return "", nil, err
-	}
 	priv, err := kr.open(k)
 	if err != nil && k != keys[0] {
 		// The key-encryption key was replaced and the key rotated since
@@ -211,7 +204,17 @@ func (kr *keyring) signer(ctx context.Context) (string, *ecdsa.PrivateKey, error
 		k = keys[0]
 		priv, err = kr.open(k)
 	}
-	return k.ID, priv, err
+	if err != nil {
+		return "", nil, err
+	}
+	kr.mu.Lock()
+	defer kr.mu.Unlock()
+	if !slices.ContainsFunc(kr.keys, func(p publishedKey) bool { return p.id == k.ID }) {
+		if err := kr.publish(keys); err != nil {
+			return "", nil, err
+		}
+	}
+	return k.ID, priv, nil
 }
 
 // load rereads the published keys. Caller holds mu.
