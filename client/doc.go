@@ -8,8 +8,9 @@
 //
 // Secrets: full keys appear only in the Key returned by CreateKey and
 // RotateKey. Nothing in this package logs, and no error it returns carries a
-// key, a root key or a password; a Key logged through log/slog shows its
-// secret masked.
+// key, a root key or a password; a Key or *Key logged through log/slog
+// shows its secret masked. slog does not look inside slices, maps or
+// structs holding keys (a Page of them, say): log IDs, not those.
 //
 // Every call answered with an error status returns an *Error holding
 // Latchkey's status, code, message and trace ID; failures on this side of

@@ -43,7 +43,7 @@ const maxCredentialBytes = 8 << 10
 //
 // The credential is "Authorization: Bearer <key>" or "X-API-KEY: <key>"
 // (two different values: 400 AMBIGUOUS_CREDENTIALS); X-TENANT-ID picks the
-// tenant. An accepted request reaches next with its *Verification in the
+// tenant (two different values: 400 VALIDATION_FAILED). An accepted request reaches next with its *Verification in the
 // context (IdentityFrom) and the RateLimit-* headers set on the response.
 // A refused one gets Latchkey's error body with Latchkey's status: 401,
 // 403, or 429 with Retry-After. The middleware fails closed: when Latchkey
@@ -92,12 +92,17 @@ func (c *Client) Middleware(opts MiddlewareOptions) func(http.Handler) http.Hand
 				refuse(&Error{StatusCode: http.StatusUnauthorized, Code: CodeInvalidAPIKey, Message: codeMessage(CodeInvalidAPIKey, "")})
 				return
 			}
+			tenant, err := tenantIn(r)
+			if err != nil {
+				refuse(&Error{StatusCode: http.StatusBadRequest, Code: CodeValidationFailed, Message: err.Error()})
+				return
+			}
 			perm := opts.Permission
 			if opts.PermissionFunc != nil {
 				perm = opts.PermissionFunc(r)
 			}
 			ctx, cancel := context.WithTimeout(r.Context(), timeout)
-			v, err := c.verify(ctx, cred, perm, strings.TrimSpace(r.Header.Get("X-Tenant-Id")), traceparent)
+			v, err := c.verify(ctx, cred, perm, tenant, traceparent)
 			cancel()
 			if err != nil {
 				refuse(upstreamError(err))
@@ -106,10 +111,9 @@ func (c *Client) Middleware(opts MiddlewareOptions) func(http.Handler) http.Hand
 			if !v.Valid {
 				e := v.error()
 				if e.StatusCode == http.StatusTooManyRequests {
-					e.RetryAfter = retryAfter
-					if v.RateLimit != nil && v.RateLimit.Reset > 0 {
-						e.RetryAfter = v.RateLimit.Reset // Latchkey says when a retry can pass
-						setRateLimitHeaders(w.Header(), v.RateLimit)
+					setRateLimitHeaders(w.Header(), v.RateLimit)
+					if e.RetryAfter <= 0 {
+						e.RetryAfter = retryAfter
 					}
 				}
 				refuse(e)
@@ -215,6 +219,24 @@ func credential(r *http.Request) (string, error) {
 	for _, h := range r.Header.Values("X-API-KEY") {
 		if err := add(h); err != nil {
 			return "", err
+		}
+	}
+	return found, nil
+}
+
+// tenantIn returns the X-TENANT-ID a request names, as Latchkey reads it:
+// the same value twice is fine, two different values are refused (which
+// one a proxy or client wrote first must not pick the tenant).
+func tenantIn(r *http.Request) (string, error) {
+	var found string
+	for _, v := range r.Header.Values("X-Tenant-Id") {
+		v = strings.TrimSpace(v)
+		switch {
+		case v == "" || v == found:
+		case found == "":
+			found = v
+		default:
+			return "", errors.New("conflicting values for X-Tenant-Id")
 		}
 	}
 	return found, nil

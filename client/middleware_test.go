@@ -127,6 +127,10 @@ func TestMiddleware(t *testing.T) {
 			t.Fatalf("%d %v", r.status, r.body)
 		}
 		wantRefused(t, a.send(t, "POST", "/v1/messages", "X-API-KEY", sender.Key, "X-Tenant-Id", "t9"), 403, client.CodeTenantNotFound)
+		r = a.send(t, "POST", "/v1/messages", "X-API-KEY", sender.Key, "X-Tenant-Id", "t2", "X-Tenant-Id", " t2 ")
+		if r.status != 200 || r.body["tenantId"] != "t2" {
+			t.Fatalf("the same tenant twice: %d %v", r.status, r.body)
+		}
 	})
 
 	before := a.calls.Load()
@@ -144,6 +148,7 @@ func TestMiddleware(t *testing.T) {
 		{"missing permission", []string{"X-API-KEY", reader.Key}, 403, client.CodeInsufficientPermissions},
 		{"two different keys", []string{"Authorization", "Bearer " + sender.Key, "X-API-KEY", other.Key}, 400, client.CodeAmbiguousCredentials},
 		{"two different bearer keys", []string{"Authorization", "Bearer " + sender.Key, "Authorization", "Bearer " + other.Key}, 400, client.CodeAmbiguousCredentials},
+		{"two different tenants", []string{"X-API-KEY", sender.Key, "X-Tenant-Id", "t1", "X-Tenant-Id", "t2"}, 400, client.CodeValidationFailed},
 	}
 	for _, c := range refusals {
 		t.Run(c.name, func(t *testing.T) {

@@ -47,17 +47,33 @@ func (k Key) LogValue() slog.Value {
 }
 
 // Mask renders a key the way Latchkey shows it outside create and rotate:
-// prefix, environment and the first 8 body characters, then "...". Anything
-// not shaped like a key becomes "[redacted]".
+// prefix, environment and the first 8 body characters, then "...". A masked
+// key stays as it is; anything else not shaped like a key (SPEC §4) becomes
+// "[redacted]".
 func Mask(key string) string {
-	if strings.HasSuffix(key, "...") {
-		return key // already masked
-	}
-	parts := strings.SplitN(key, "_", 3)
-	if len(parts) != 3 || len(parts[2]) <= 8 {
+	prefix, rest, _ := strings.Cut(key, "_")
+	env, body, _ := strings.Cut(rest, "_")
+	if len(prefix) < 1 || len(prefix) > 12 || strings.Trim(prefix, "abcdefghijklmnopqrstuvwxyz0123456789") != "" ||
+		(env != "live" && env != "test" && env != "root") {
 		return "[redacted]"
 	}
-	return parts[0] + "_" + parts[1] + "_" + parts[2][:8] + "..."
+	head, masked := strings.CutSuffix(body, "...")
+	if masked && len(head) == 8 && base62(head) {
+		return key // already masked
+	}
+	if len(body) != 32 || !base62(body) {
+		return "[redacted]"
+	}
+	return prefix + "_" + env + "_" + body[:8] + "..."
+}
+
+func base62(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // RateLimit admits at most Limit requests in any Window.

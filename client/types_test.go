@@ -71,6 +71,14 @@ func TestMask(t *testing.T) {
 		"tb_live_a1b2c3d4...": "tb_live_a1b2c3d4...",
 		"garbage":             "[redacted]",
 		"":                    "[redacted]",
+		// Not key-shaped: nothing of it may show.
+		"db_pass_hunter2hunter2":                     "[redacted]",
+		"s3cretvalue...":                             "[redacted]",
+		"tb_secret_a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6": "[redacted]",
+		"tb_live_a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p":    "[redacted]",
+		"TB_live_a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6":   "[redacted]",
+		"tb_live_a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p!":   "[redacted]",
+		"tb_live_a1b2c3d!...":                        "[redacted]",
 	} {
 		if got := Mask(in); got != want {
 			t.Errorf("Mask(%q) = %q, want %q", in, got, want)

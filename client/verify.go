@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -36,13 +37,18 @@ func (c *Client) verify(ctx context.Context, key, permission, tenantID, tracepar
 	if err != nil {
 		return nil, err
 	}
+	if v.Valid != (v.Code == CodeValid) {
+		// Not an answer Latchkey gives: refuse rather than guess.
+		return nil, fmt.Errorf("latchkey: verify answered valid=%t with code %q", v.Valid, v.Code)
+	}
 	v.TraceID = h.Get("X-Trace-Id")
 	v.permission = permission
 	return &v, nil
 }
 
 // Err returns nil for a valid key, else the *Error Latchkey answers a
-// refused key with: its status (401, 403, 429), code and default message.
+// refused key with: its status (401, 403, 429), code and default message,
+// and on a 429 when to retry.
 func (v *Verification) Err() error {
 	if v.Valid {
 		return nil
@@ -51,7 +57,11 @@ func (v *Verification) Err() error {
 }
 
 func (v *Verification) error() *Error {
-	return &Error{StatusCode: codeStatus(v.Code), Code: v.Code, Message: codeMessage(v.Code, v.permission), TraceID: v.TraceID}
+	e := &Error{StatusCode: codeStatus(v.Code), Code: v.Code, Message: codeMessage(v.Code, v.permission), TraceID: v.TraceID}
+	if v.Code == CodeRateLimited && v.RateLimit != nil {
+		e.RetryAfter = v.RateLimit.Reset // when a retry can pass
+	}
+	return e
 }
 
 // WhoAmI describes apiKey (an API key or OAuth access token) as Latchkey

@@ -1,6 +1,10 @@
 package client_test
 
 import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -113,6 +117,37 @@ func TestVerifyKeyRateLimit(t *testing.T) {
 		t.Fatalf("third: %+v, %v", v, err)
 	}
 	wantError(t, v.Err(), 429, client.CodeRateLimited)
+	// Err is what Latchkey answers the key's holder: with when to retry.
+	var refusal *client.Error
+	if !errors.As(v.Err(), &refusal) || refusal.RetryAfter != v.RateLimit.Reset || refusal.RetryAfter <= 0 {
+		t.Fatalf("Err() = %+v, want RetryAfter the limit's reset %+v", refusal, v.RateLimit)
+	}
+}
+
+// The middleware and VerifyKey admit only what Latchkey really answers for
+// a valid key: valid true with code VALID. Anything else is refused, as an
+// upstream failure.
+func TestVerifyKeyRefusesAnInconsistentAnswer(t *testing.T) {
+	for _, body := range []string{
+		`{"valid":true,"code":"KEY_REVOKED"}`,
+		`{"valid":true}`,
+		`{"valid":false,"code":"VALID"}`,
+	} {
+		fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, body)
+		}))
+		lk := client.New(fake.URL, client.WithRootKey("x"))
+		if v, err := lk.VerifyKey(t.Context(), "tb_live_"+strings.Repeat("a", 32), "", ""); err == nil {
+			t.Errorf("%s: VerifyKey = %+v, want an error", body, v)
+		}
+		a := newAPI(t, lk, client.MiddlewareOptions{})
+		wantRefused(t, a.send(t, "GET", "/", "X-API-KEY", "anything"), 503, client.CodeUnavailable)
+		if a.calls.Load() != 0 {
+			t.Errorf("%s: the request reached the handler", body)
+		}
+		fake.Close()
+	}
 }
 
 func TestWhoAmI(t *testing.T) {
