@@ -43,8 +43,10 @@ const maxCredentialBytes = 8 << 10
 //
 // The credential is "Authorization: Bearer <key>" or "X-API-KEY: <key>"
 // (two different values: 400 AMBIGUOUS_CREDENTIALS); X-TENANT-ID picks the
-// tenant (two different values: 400 VALIDATION_FAILED). An accepted request reaches next with its *Verification in the
-// context (IdentityFrom) and the RateLimit-* headers set on the response.
+// tenant (two different values: 400 VALIDATION_FAILED). An accepted request
+// reaches next with its *Verification in the context (IdentityFrom), the
+// identity headers Latchkey's proxy sends (X-Latchkey-*, replacing any the
+// client sent) and the RateLimit-* headers set on the response.
 // A refused one gets Latchkey's error body with Latchkey's status: 401,
 // 403, or 429 with Retry-After. The middleware fails closed: when Latchkey
 // cannot be reached or does not answer in time the request is refused with
@@ -120,6 +122,7 @@ func (c *Client) Middleware(opts MiddlewareOptions) func(http.Handler) http.Hand
 				return
 			}
 			setRateLimitHeaders(w.Header(), v.RateLimit)
+			setIdentityHeaders(r.Header, v)
 			next.ServeHTTP(w, r.WithContext(ContextWithIdentity(r.Context(), v)))
 		})
 	}
@@ -222,6 +225,26 @@ func credential(r *http.Request) (string, error) {
 		}
 	}
 	return found, nil
+}
+
+// setIdentityHeaders gives the request the identity headers Latchkey's
+// reverse proxy gives its upstream (SPEC §7), in place of whatever the
+// client sent under those names or look-alikes (any letter case, "_" for
+// "-"), so a handler that reads them, written for the proxy, say, cannot
+// be fooled.
+func setIdentityHeaders(h http.Header, v *Verification) {
+	for name := range h {
+		if n := strings.ReplaceAll(strings.ToLower(name), "_", "-"); strings.HasPrefix(n, "x-latchkey-") {
+			delete(h, name)
+		}
+	}
+	h.Set("X-Latchkey-Key-Id", v.KeyID)
+	h.Set("X-Latchkey-Owner-Id", v.OwnerID)
+	h.Set("X-Latchkey-Environment", v.Environment)
+	h.Set("X-Latchkey-Permissions", strings.Join(v.Permissions, ","))
+	if v.TenantID != "" {
+		h.Set("X-Latchkey-Tenant-Id", v.TenantID)
+	}
 }
 
 // tenantIn returns the X-TENANT-ID a request names, as Latchkey reads it:

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -190,6 +191,37 @@ func TestMiddleware(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The handler sees the identity headers Latchkey's proxy sends, never ones
+// a client made up, under any spelling.
+func TestMiddlewareIdentityHeaders(t *testing.T) {
+	e := newTestEnv(t)
+	k := e.key("u1", client.KeyCreate{Permissions: []string{"a:b", "c:*"}})
+	var seen http.Header
+	h := e.verifier().Middleware(client.MiddlewareOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = r.Header.Clone()
+	}))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("X-API-KEY", k.Key)
+	req.Header.Set("X-Latchkey-Owner-Id", "admin")
+	req.Header["X_latchkey_owner_id"] = []string{"admin"}
+	req.Header.Set("X-Latchkey-Tenant-Id", "t-spoofed")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	want := http.Header{
+		"X-Api-Key":              {k.Key},
+		"X-Latchkey-Key-Id":      {k.ID},
+		"X-Latchkey-Owner-Id":    {"u1"},
+		"X-Latchkey-Environment": {"live"},
+		"X-Latchkey-Permissions": {"a:b,c:*"},
+	}
+	if !reflect.DeepEqual(seen, want) {
+		t.Fatalf("the handler saw %v, want %v", seen, want)
+	}
 }
 
 func TestMiddlewareRateLimit(t *testing.T) {
