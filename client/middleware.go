@@ -161,7 +161,8 @@ func ContextWithIdentity(ctx context.Context, v *Verification) context.Context {
 }
 
 // WriteError writes e as Latchkey's default error body (SPEC §5) with its
-// status, X-Trace-Id and, when set, Retry-After.
+// status, X-Trace-Id, X-Content-Type-Options: nosniff and, when set,
+// Retry-After.
 func WriteError(w http.ResponseWriter, e *Error) {
 	status, code := e.StatusCode, e.Code
 	if status < 400 || status > 599 {
@@ -175,6 +176,7 @@ func WriteError(w http.ResponseWriter, e *Error) {
 	b.StatusCode, b.TraceID = status, e.TraceID
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
 	if e.TraceID != "" {
 		h.Set("X-Trace-Id", e.TraceID)
 	}

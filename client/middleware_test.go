@@ -85,8 +85,9 @@ func wantRefused(t *testing.T, r apiResponse, status int, code string) {
 	if len(trace) != 55 || r.header.Get("X-Trace-Id") != trace {
 		t.Fatalf("traceId = %q, X-Trace-Id = %q", trace, r.header.Get("X-Trace-Id"))
 	}
-	if r.header.Get("Content-Type") != "application/json" {
-		t.Fatalf("Content-Type = %q", r.header.Get("Content-Type"))
+	if r.header.Get("Content-Type") != "application/json" || r.header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("Content-Type = %q, X-Content-Type-Options = %q, want Latchkey's",
+			r.header.Get("Content-Type"), r.header.Get("X-Content-Type-Options"))
 	}
 }
 
