@@ -201,32 +201,37 @@ func setRateLimitHeaders(h http.Header, rl *RateLimitStatus) {
 // "X-API-KEY: <x>". The same value twice is fine; two different values are
 // ambiguous. "" means none.
 func credential(r *http.Request) (string, error) {
-	var found string
-	add := func(v string) error {
-		v = strings.TrimSpace(v)
-		switch {
-		case v == "":
-		case found == "":
-			found = v
-		case found != v:
-			return errors.New("ambiguous credentials")
-		}
-		return nil
-	}
+	var keys []string
 	for _, h := range r.Header.Values("Authorization") {
 		scheme, rest, ok := strings.Cut(strings.TrimSpace(h), " ")
 		if ok && strings.EqualFold(scheme, "Bearer") {
-			if err := add(rest); err != nil {
-				return "", err
-			}
+			keys = append(keys, rest)
 		}
 	}
-	for _, h := range r.Header.Values("X-API-KEY") {
-		if err := add(h); err != nil {
-			return "", err
-		}
+	keys = append(keys, r.Header.Values("X-API-KEY")...)
+	found, ok := agreed(keys)
+	if !ok {
+		return "", errors.New("ambiguous credentials")
 	}
 	return found, nil
+}
+
+// agreed returns the one value (spaces trimmed) that every non-empty one of
+// values is, "" when none is set; ok is false when two differ. Latchkey
+// reads repeated credentials and X-TENANT-ID this way: which one a proxy or
+// client wrote first must not decide.
+func agreed(values []string) (found string, ok bool) {
+	for _, v := range values {
+		v = strings.TrimSpace(v)
+		switch {
+		case v == "" || v == found:
+		case found == "":
+			found = v
+		default:
+			return "", false
+		}
+	}
+	return found, true
 }
 
 // setIdentityHeaders gives the request the identity headers Latchkey's
@@ -235,8 +240,10 @@ func credential(r *http.Request) (string, error) {
 // "-"), so a handler that reads them, written for the proxy, say, cannot
 // be fooled.
 func setIdentityHeaders(h http.Header, v *Verification) {
+	const prefix = "x-latchkey-"
 	for name := range h {
-		if n := strings.ReplaceAll(strings.ToLower(name), "_", "-"); strings.HasPrefix(n, "x-latchkey-") {
+		// ReplaceAll copies only a name that holds a "_".
+		if len(name) >= len(prefix) && strings.EqualFold(strings.ReplaceAll(name[:len(prefix)], "_", "-"), prefix) {
 			delete(h, name)
 		}
 	}
@@ -249,22 +256,13 @@ func setIdentityHeaders(h http.Header, v *Verification) {
 	}
 }
 
-// tenantIn returns the X-TENANT-ID a request names, as Latchkey reads it:
-// the same value twice is fine, two different values are refused (which
-// one a proxy or client wrote first must not pick the tenant).
+// tenantIn returns the X-TENANT-ID a request names (see agreed).
 func tenantIn(r *http.Request) (string, error) {
-	var found string
-	for _, v := range r.Header.Values("X-Tenant-Id") {
-		v = strings.TrimSpace(v)
-		switch {
-		case v == "" || v == found:
-		case found == "":
-			found = v
-		default:
-			return "", errors.New("conflicting values for X-Tenant-Id")
-		}
+	tenant, ok := agreed(r.Header.Values("X-Tenant-Id"))
+	if !ok {
+		return "", errors.New("conflicting values for X-Tenant-Id")
 	}
-	return found, nil
+	return tenant, nil
 }
 
 // incomingTrace returns the trace ID of a valid incoming W3C traceparent
